@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* Names of the D-Bus API, shared by microvmd and microvm-client. */
+
+#define MVM_BUS_NAME             "org.microvm.Manager"
+#define MVM_MANAGER_PATH         "/org/microvm/Manager"
+#define MVM_MANAGER_INTERFACE    "org.microvm.Manager"
+#define MVM_VM_PATH_PREFIX       "/org/microvm/Manager/vm"
+#define MVM_VM_INTERFACE         "org.microvm.Manager.VM"
+
+#define MVM_ERROR_INVALID_NAME     "org.microvm.Error.InvalidName"
+#define MVM_ERROR_INVALID_ARGUMENT "org.microvm.Error.InvalidArgument"
+#define MVM_ERROR_NO_SUCH_VM       "org.microvm.Error.NoSuchVM"
+#define MVM_ERROR_ALREADY_EXISTS   "org.microvm.Error.AlreadyExists"
+#define MVM_ERROR_BUSY             "org.microvm.Error.Busy"
+#define MVM_ERROR_NOT_AUTHORIZED   "org.microvm.Error.NotAuthorized"
+#define MVM_ERROR_FAILED           "org.microvm.Error.Failed"
+#define MVM_ERROR_INTERACTIVE_AUTHORIZATION_REQUIRED \
+        "org.freedesktop.DBus.Error.InteractiveAuthorizationRequired"
+
+/* CreateWorkspace / DeleteWorkspace option keys. */
+#define MVM_OPTION_VCPUS           "vcpus"
+#define MVM_OPTION_MEMORY_MIB      "memory-mib"
+#define MVM_OPTION_AUTHORIZED_KEYS "authorized-keys"
+#define MVM_OPTION_REMOVE_FILES    "remove-files"
+
+/* polkit actions. */
+#define MVM_ACTION_CREATE     "org.microvm.manager.create"
+#define MVM_ACTION_DELETE     "org.microvm.manager.delete"
+#define MVM_ACTION_START      "org.microvm.manager.start"
+#define MVM_ACTION_STOP       "org.microvm.manager.stop"
+#define MVM_ACTION_MANAGE_ANY "org.microvm.manager.manage-any"

@@ -1,0 +1,135 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "mvm-vmdef.h"
+#include "mvm-name.h"
+
+#include <json-glib/json-glib.h>
+#include <string.h>
+
+G_DEFINE_QUARK(mvm-vmdef-error-quark, mvm_vmdef_error)
+
+void mvm_vmdef_free(MvmVmDef *d) {
+        if (!d)
+                return;
+        g_free(d->name);
+        g_free(d->workspace);
+        g_free(d);
+}
+
+char *mvm_vmdef_to_json(const MvmVmDef *d) {
+        g_autoptr(JsonBuilder) b = json_builder_new();
+        g_autoptr(JsonGenerator) gen = json_generator_new();
+        g_autoptr(JsonNode) root = NULL;
+        g_autofree char *text = NULL;
+
+        json_builder_begin_object(b);
+        json_builder_set_member_name(b, "format-version");
+        json_builder_add_int_value(b, MVM_VMDEF_FORMAT_VERSION);
+        json_builder_set_member_name(b, "name");
+        json_builder_add_string_value(b, d->name);
+        json_builder_set_member_name(b, "owner");
+        json_builder_add_int_value(b, (gint64) d->owner);
+        json_builder_set_member_name(b, "vcpus");
+        json_builder_add_int_value(b, (gint64) d->vcpus);
+        json_builder_set_member_name(b, "memory-mib");
+        json_builder_add_int_value(b, (gint64) d->memory_mib);
+        json_builder_set_member_name(b, "workspace");
+        json_builder_add_string_value(b, d->workspace);
+        json_builder_set_member_name(b, "created-at");
+        json_builder_add_int_value(b, (gint64) d->created_at);
+        json_builder_end_object(b);
+
+        root = json_builder_get_root(b);
+        json_generator_set_root(gen, root);
+        json_generator_set_pretty(gen, TRUE);
+        text = json_generator_to_data(gen, NULL);
+        return g_strconcat(text, "\n", NULL);
+}
+
+static gboolean get_int(JsonObject *o, const char *member, gint64 min, gint64 max,
+                        gint64 *ret, GError **error) {
+        JsonNode *n = json_object_get_member(o, member);
+
+        if (!n || !JSON_NODE_HOLDS_VALUE(n) || json_node_get_value_type(n) != G_TYPE_INT64) {
+                g_set_error(error, MVM_VMDEF_ERROR, 0, "\"%s\" is missing or not an integer", member);
+                return FALSE;
+        }
+        *ret = json_node_get_int(n);
+        if (*ret < min || *ret > max) {
+                g_set_error(error, MVM_VMDEF_ERROR, 0, "\"%s\" is out of range", member);
+                return FALSE;
+        }
+        return TRUE;
+}
+
+static const char *get_string(JsonObject *o, const char *member, GError **error) {
+        JsonNode *n = json_object_get_member(o, member);
+
+        if (!n || !JSON_NODE_HOLDS_VALUE(n) || json_node_get_value_type(n) != G_TYPE_STRING) {
+                g_set_error(error, MVM_VMDEF_ERROR, 0, "\"%s\" is missing or not a string", member);
+                return NULL;
+        }
+        return json_node_get_string(n);
+}
+
+MvmVmDef *mvm_vmdef_from_json(const char *data, gssize length, GError **error) {
+        g_autoptr(JsonParser) parser = json_parser_new();
+        g_autoptr(MvmVmDef) d = g_new0(MvmVmDef, 1);
+        g_autoptr(GError) local = NULL;
+        JsonNode *root;
+        JsonObject *o;
+        const char *s;
+        gint64 v;
+
+        if (length < 0)
+                length = (gssize) strlen(data);
+        /* json-glib accepts embedded NULs up to the first one; a definition never has any. */
+        if (memchr(data, '\0', (size_t) length)) {
+                g_set_error(error, MVM_VMDEF_ERROR, 0, "the file contains a NUL byte");
+                return NULL;
+        }
+        if (!json_parser_load_from_data(parser, data, length, &local)) {
+                g_set_error(error, MVM_VMDEF_ERROR, 0, "not valid JSON: %s", local->message);
+                return NULL;
+        }
+        root = json_parser_get_root(parser);
+        if (!root || !JSON_NODE_HOLDS_OBJECT(root)) {
+                g_set_error(error, MVM_VMDEF_ERROR, 0, "not a JSON object");
+                return NULL;
+        }
+        o = json_node_get_object(root);
+
+        if (!get_int(o, "format-version", 1, 1, &v, error))
+                return NULL;
+
+        if (!(s = get_string(o, "name", error)))
+                return NULL;
+        if (!mvm_name_is_valid(s)) {
+                g_set_error(error, MVM_VMDEF_ERROR, 0, "\"name\" is not a valid VM name");
+                return NULL;
+        }
+        d->name = g_strdup(s);
+
+        /* uid_t is 32 bit and (uid_t) -1 means "no user". */
+        if (!get_int(o, "owner", 0, (gint64) UINT32_MAX - 1, &v, error))
+                return NULL;
+        d->owner = (uid_t) v;
+        if (!get_int(o, "vcpus", 1, UINT32_MAX, &v, error))
+                return NULL;
+        d->vcpus = (uint32_t) v;
+        if (!get_int(o, "memory-mib", 1, G_MAXINT64, &v, error))
+                return NULL;
+        d->memory_mib = (uint64_t) v;
+        if (!get_int(o, "created-at", 0, G_MAXINT64, &v, error))
+                return NULL;
+        d->created_at = (uint64_t) v;
+
+        if (!(s = get_string(o, "workspace", error)))
+                return NULL;
+        if (!g_path_is_absolute(s)) {
+                g_set_error(error, MVM_VMDEF_ERROR, 0, "\"workspace\" is not an absolute path");
+                return NULL;
+        }
+        d->workspace = g_strdup(s);
+
+        return g_steal_pointer(&d);
+}

@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <glib.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* A VM definition as stored in /var/lib/microvm/vms/NAME.json. */
+typedef struct MvmVmDef {
+        char *name;
+        uid_t owner;
+        uint32_t vcpus;
+        uint64_t memory_mib;
+        char *workspace;      /* absolute path of the workspace directory */
+        uint64_t created_at;  /* CLOCK_REALTIME, microseconds */
+} MvmVmDef;
+
+#define MVM_VMDEF_FORMAT_VERSION 1
+
+#define MVM_VMDEF_ERROR (mvm_vmdef_error_quark())
+GQuark mvm_vmdef_error_quark(void);
+
+void mvm_vmdef_free(MvmVmDef *d);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(MvmVmDef, mvm_vmdef_free)
+
+/* Serializes to pretty JSON, newline-terminated. */
+char *mvm_vmdef_to_json(const MvmVmDef *d);
+
+/* Parses and validates (name grammar, ranges, absolute workspace path). */
+MvmVmDef *mvm_vmdef_from_json(const char *data, gssize length, GError **error);

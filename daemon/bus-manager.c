@@ -1,0 +1,310 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "auth.h"
+#include "bus-options.h"
+#include "bus.h"
+#include "config.h"
+#include "log.h"
+#include "manager.h"
+#include "mvm-dbus.h"
+#include "mvm-macro.h"
+#include "mvm-name.h"
+#include "vm-store.h"
+#include "vm.h"
+#include "workspace.h"
+
+#include <pwd.h>
+#include <string.h>
+
+typedef struct CreateRequest {
+        char *name;
+        uid_t uid;
+        CreateOptions options;
+} CreateRequest;
+
+static void create_request_free(CreateRequest *req) {
+        g_free(req->name);
+        create_options_clear(&req->options);
+        g_free(req);
+}
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(CreateRequest, create_request_free)
+
+int bus_message_get_caller_uid(sd_bus_message *m, uid_t *ret) {
+        _cleanup_(sd_bus_creds_unrefp) sd_bus_creds *creds = NULL;
+        int r;
+
+        r = sd_bus_query_sender_creds(m, SD_BUS_CREDS_EUID, &creds);
+        if (r < 0)
+                return r;
+        return sd_bus_creds_get_euid(creds, ret);
+}
+
+static int check_name(const char *name, sd_bus_error *error) {
+        const char *reason = mvm_name_invalid_reason(name);
+
+        if (reason)
+                return sd_bus_error_setf(error, MVM_ERROR_INVALID_NAME,
+                                         "Invalid VM name '%s': %s.", name, reason);
+        return 0;
+}
+
+/* Refuses a name that is in use, by a VM or by a workspace directory left behind. */
+static int check_name_free(Manager *m, const char *name, sd_bus_error *error) {
+        _cleanup_close_ int base_fd = -1;
+
+        if (manager_get_vm(m, name))
+                return sd_bus_error_setf(error, MVM_ERROR_ALREADY_EXISTS,
+                                         "A VM named '%s' already exists.", name);
+        base_fd = workspace_open_base(m->config->workspace_base_dir);
+        if (base_fd < 0)
+                return sd_bus_error_setf(error, MVM_ERROR_FAILED,
+                                         "Cannot open the workspace base directory %s: %s",
+                                         m->config->workspace_base_dir, strerror(-base_fd));
+        if (workspace_exists(base_fd, name))
+                return sd_bus_error_setf(error, MVM_ERROR_ALREADY_EXISTS,
+                                         "The workspace directory %s/%s already exists (kept by an "
+                                         "earlier delete?); remove it or choose another name.",
+                                         m->config->workspace_base_dir, name);
+        return 0;
+}
+
+/* Everything after the polkit answer runs without returning to the loop, so no other
+ * call can take the name in between. */
+static int create_workspace(Manager *m, CreateRequest *req, const char **ret_path, sd_bus_error *error) {
+        _cleanup_close_ int base_fd = -1;
+        g_autofree char *staging = NULL;
+        g_autoptr(MvmVmDef) def = NULL;
+        struct passwd *pw;
+        Vm *vm;
+        int r;
+
+        r = check_name_free(m, req->name, error);
+        if (r < 0)
+                return r;
+
+        errno = 0;
+        pw = getpwuid(req->uid);
+        if (!pw)
+                return sd_bus_error_setf(error, MVM_ERROR_FAILED,
+                                         "User %u has no user database entry; cannot own a workspace.",
+                                         req->uid);
+
+        base_fd = workspace_open_base(m->config->workspace_base_dir);
+        if (base_fd < 0)
+                return sd_bus_error_setf(error, MVM_ERROR_FAILED, "Cannot open %s: %s",
+                                         m->config->workspace_base_dir, strerror(-base_fd));
+
+        r = workspace_prepare(base_fd, m->config->workspace_base_dir, req->name, req->uid,
+                              pw->pw_gid, req->options.authorized_keys, &staging);
+        if (r < 0)
+                return sd_bus_error_setf(error, MVM_ERROR_FAILED,
+                                         "Cannot create the workspace for '%s': %s", req->name,
+                                         strerror(-r));
+
+        def = g_new0(MvmVmDef, 1);
+        def->name = g_strdup(req->name);
+        def->owner = req->uid;
+        def->vcpus = req->options.vcpus;
+        def->memory_mib = req->options.memory_mib;
+        def->workspace = g_build_filename(m->config->workspace_base_dir, req->name, NULL);
+        def->created_at = (uint64_t) g_get_real_time();
+
+        r = vm_store_save(m->definitions_dir_fd, def);
+        if (r < 0) {
+                workspace_abort(base_fd, staging);
+                return sd_bus_error_setf(error, MVM_ERROR_FAILED,
+                                         "Cannot save the definition of '%s': %s", req->name, strerror(-r));
+        }
+
+        r = workspace_commit(base_fd, staging, req->name);
+        if (r < 0) {
+                (void) vm_store_remove(m->definitions_dir_fd, req->name);
+                workspace_abort(base_fd, staging);
+                if (r == -EEXIST)
+                        return sd_bus_error_setf(error, MVM_ERROR_ALREADY_EXISTS,
+                                                 "The workspace directory %s already exists.", def->workspace);
+                return sd_bus_error_setf(error, MVM_ERROR_FAILED, "Cannot move the workspace into place: %s",
+                                         strerror(-r));
+        }
+
+        log_info("Created workspace %s for %s (uid %u), %u vCPUs, %" G_GUINT64_FORMAT " MiB.",
+                 def->workspace, pw->pw_name, req->uid, def->vcpus, def->memory_mib);
+        vm = vm_new(m, g_steal_pointer(&def));
+        manager_add_vm(m, vm);
+        *ret_path = vm->object_path;
+        return 0;
+}
+
+static void on_create_authorized(Manager *m, sd_bus_message *call, int r, sd_bus_error *auth_error,
+                                 void *userdata) {
+        g_autoptr(CreateRequest) req = userdata;
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        const char *path = NULL;
+
+        if (r <= 0) {
+                (void) sd_bus_reply_method_error(call, auth_error);
+                return;
+        }
+        r = create_workspace(m, req, &path, &error);
+        if (r < 0) {
+                if (!sd_bus_error_is_set(&error))
+                        sd_bus_error_set_errno(&error, r);
+                (void) sd_bus_reply_method_error(call, &error);
+                return;
+        }
+        (void) sd_bus_reply_method_return(call, "o", path);
+}
+
+static int method_create_workspace(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        g_autoptr(CreateRequest) req = g_new0(CreateRequest, 1);
+        g_autofree char *owner = NULL, *owner_uid = NULL;
+        const char *name;
+        int r;
+
+        r = sd_bus_message_read(msg, "s", &name);
+        if (r < 0)
+                return r;
+        r = check_name(name, error);
+        if (r < 0)
+                return r;
+        r = create_options_parse(msg, m->config, &req->options, error);
+        if (r < 0)
+                return r;
+        r = check_name_free(m, name, error);
+        if (r < 0)
+                return r;
+        r = bus_message_get_caller_uid(msg, &req->uid);
+        if (r < 0)
+                return r;
+        req->name = g_strdup(name);
+
+        owner = manager_user_name(req->uid);
+        owner_uid = g_strdup_printf("%u", req->uid);
+        const char *details[] = { "vm", name, "owner", owner, "owner-uid", owner_uid, "verb", "create", NULL };
+        r = auth_check_async(m, msg, MVM_ACTION_CREATE, details, on_create_authorized, req);
+        if (r < 0)
+                return r;
+        g_steal_pointer(&req);
+        return 1;
+}
+
+static int method_delete_workspace(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        const char *name;
+        Vm *vm;
+        int r;
+
+        r = sd_bus_message_read(msg, "s", &name);
+        if (r < 0)
+                return r;
+        r = check_name(name, error);
+        if (r < 0)
+                return r;
+        vm = manager_get_vm(m, name);
+        if (!vm)
+                return sd_bus_error_setf(error, MVM_ERROR_NO_SUCH_VM, "There is no VM named '%s'.", name);
+        return vm_bus_start_delete(m, msg, vm, error);
+}
+
+static gint compare_vm_names(gconstpointer a, gconstpointer b) {
+        return strcmp((*(Vm *const *) a)->def->name, (*(Vm *const *) b)->def->name);
+}
+
+static int method_list_vms(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        g_autoptr(GPtrArray) vms = g_ptr_array_new();
+        Manager *m = userdata;
+        GHashTableIter it;
+        gpointer value;
+        int r;
+
+        g_hash_table_iter_init(&it, m->vms);
+        while (g_hash_table_iter_next(&it, NULL, &value))
+                g_ptr_array_add(vms, value);
+        g_ptr_array_sort(vms, compare_vm_names);
+
+        r = sd_bus_message_new_method_return(msg, &reply);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_open_container(reply, 'a', "(ssso)");
+        if (r < 0)
+                return r;
+        for (guint i = 0; i < vms->len; i++) {
+                Vm *vm = vms->pdata[i];
+                /* The IP address arrives with networking. */
+                r = sd_bus_message_append(reply, "(ssso)", vm->def->name, vm_state_to_string(vm->state),
+                                          "", vm->object_path);
+                if (r < 0)
+                        return r;
+        }
+        r = sd_bus_message_close_container(reply);
+        if (r < 0)
+                return r;
+        return sd_bus_send(NULL, reply, NULL);
+}
+
+static int method_get_vm(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        const char *name;
+        Vm *vm;
+        int r;
+
+        r = sd_bus_message_read(msg, "s", &name);
+        if (r < 0)
+                return r;
+        r = check_name(name, error);
+        if (r < 0)
+                return r;
+        vm = manager_get_vm(m, name);
+        if (!vm)
+                return sd_bus_error_setf(error, MVM_ERROR_NO_SUCH_VM, "There is no VM named '%s'.", name);
+        return sd_bus_reply_method_return(msg, "o", vm->object_path);
+}
+
+static int property_get_config(sd_bus *bus, const char *path, const char *interface,
+                               const char *property, sd_bus_message *reply, void *userdata,
+                               sd_bus_error *error) {
+        Manager *m = userdata;
+        const MvmConfig *c = m->config;
+
+        if (strcmp(property, "Version") == 0)
+                return sd_bus_message_append(reply, "s", PACKAGE_VERSION);
+        if (strcmp(property, "WorkspaceBaseDir") == 0)
+                return sd_bus_message_append(reply, "s", c->workspace_base_dir);
+        if (strcmp(property, "DefaultVCPUs") == 0)
+                return sd_bus_message_append(reply, "u", c->default_vcpus);
+        if (strcmp(property, "DefaultMemoryMiB") == 0)
+                return sd_bus_message_append(reply, "t", c->default_memory_mib);
+        if (strcmp(property, "MaxVCPUs") == 0)
+                return sd_bus_message_append(reply, "u", c->max_vcpus);
+        if (strcmp(property, "MaxMemoryMiB") == 0)
+                return sd_bus_message_append(reply, "t", c->max_memory_mib);
+        return -EINVAL;
+}
+
+const sd_bus_vtable manager_vtable[] = {
+        SD_BUS_VTABLE_START(0),
+        SD_BUS_PROPERTY("Version", "s", property_get_config, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("WorkspaceBaseDir", "s", property_get_config, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("DefaultVCPUs", "u", property_get_config, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("DefaultMemoryMiB", "t", property_get_config, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("MaxVCPUs", "u", property_get_config, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("MaxMemoryMiB", "t", property_get_config, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_METHOD_WITH_ARGS("CreateWorkspace",
+                                SD_BUS_ARGS("s", name, "a{sv}", options),
+                                SD_BUS_RESULT("o", vm),
+                                method_create_workspace, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("DeleteWorkspace",
+                                SD_BUS_ARGS("s", name, "a{sv}", options),
+                                SD_BUS_NO_RESULT,
+                                method_delete_workspace, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("ListVMs",
+                                SD_BUS_NO_ARGS,
+                                SD_BUS_RESULT("a(ssso)", vms),
+                                method_list_vms, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("GetVM",
+                                SD_BUS_ARGS("s", name),
+                                SD_BUS_RESULT("o", vm),
+                                method_get_vm, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_VTABLE_END
+};

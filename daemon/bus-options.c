@@ -1,0 +1,195 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "bus-options.h"
+#include "mvm-dbus.h"
+#include "mvm-keys.h"
+
+#include <glib.h>
+#include <inttypes.h>
+#include <string.h>
+
+void create_options_clear(CreateOptions *o) {
+        g_clear_pointer(&o->authorized_keys, g_strfreev);
+}
+
+/* Enters the variant of one option after checking it holds the expected type. */
+static int enter_option(sd_bus_message *m, const char *key, const char *signature,
+                        const char *type_name, sd_bus_error *error) {
+        const char *contents = NULL;
+        char type;
+        int r;
+
+        r = sd_bus_message_peek_type(m, &type, &contents);
+        if (r < 0)
+                return r;
+        if (type != SD_BUS_TYPE_VARIANT || !contents || strcmp(contents, signature) != 0)
+                return sd_bus_error_setf(error, MVM_ERROR_INVALID_ARGUMENT,
+                                         "Option '%s' must be of type '%s' (%s), not '%s'.", key,
+                                         signature, type_name, contents ? contents : "?");
+        return sd_bus_message_enter_container(m, SD_BUS_TYPE_VARIANT, signature);
+}
+
+static int read_authorized_keys(sd_bus_message *m, char ***ret, sd_bus_error *error) {
+        g_autoptr(GPtrArray) keys = g_ptr_array_new_with_free_func(g_free);
+        const char *key;
+        int r;
+
+        r = sd_bus_message_enter_container(m, SD_BUS_TYPE_ARRAY, "s");
+        if (r < 0)
+                return r;
+        while ((r = sd_bus_message_read_basic(m, SD_BUS_TYPE_STRING, &key)) > 0) {
+                const char *reason;
+
+                if (keys->len >= MVM_AUTHORIZED_KEYS_MAX)
+                        return sd_bus_error_setf(error, MVM_ERROR_INVALID_ARGUMENT,
+                                                 "Option 'authorized-keys' has more than %d keys.",
+                                                 MVM_AUTHORIZED_KEYS_MAX);
+                reason = mvm_authorized_key_invalid_reason(key);
+                if (reason)
+                        return sd_bus_error_setf(error, MVM_ERROR_INVALID_ARGUMENT,
+                                                 "Option 'authorized-keys': %s (key %u).", reason,
+                                                 keys->len + 1);
+                g_ptr_array_add(keys, g_strdup(key));
+        }
+        if (r < 0)
+                return r;
+        r = sd_bus_message_exit_container(m);
+        if (r < 0)
+                return r;
+        g_ptr_array_add(keys, NULL);
+        *ret = (char **) g_ptr_array_free(g_steal_pointer(&keys), FALSE);
+        return 0;
+}
+
+/* Walks the a{sv}: for each entry calls handle(key) positioned on the variant. */
+typedef int (*OptionHandler)(sd_bus_message *m, const char *key, void *userdata, sd_bus_error *error);
+
+static int parse_options(sd_bus_message *m, OptionHandler handle, void *userdata, sd_bus_error *error) {
+        g_autoptr(GHashTable) seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+        int r;
+
+        r = sd_bus_message_enter_container(m, SD_BUS_TYPE_ARRAY, "{sv}");
+        if (r < 0)
+                return r;
+        while ((r = sd_bus_message_enter_container(m, SD_BUS_TYPE_DICT_ENTRY, "sv")) > 0) {
+                const char *key;
+
+                r = sd_bus_message_read_basic(m, SD_BUS_TYPE_STRING, &key);
+                if (r < 0)
+                        return r;
+                if (!g_hash_table_add(seen, g_strdup(key)))
+                        return sd_bus_error_setf(error, MVM_ERROR_INVALID_ARGUMENT,
+                                                 "Option '%s' is given twice.", key);
+                r = handle(m, key, userdata, error);
+                if (r < 0)
+                        return r;
+                r = sd_bus_message_exit_container(m); /* the variant */
+                if (r < 0)
+                        return r;
+                r = sd_bus_message_exit_container(m); /* the dict entry */
+                if (r < 0)
+                        return r;
+        }
+        if (r < 0)
+                return r;
+        return sd_bus_message_exit_container(m);
+}
+
+typedef struct CreateParse {
+        const MvmConfig *config;
+        CreateOptions *options;
+} CreateParse;
+
+static int handle_create_option(sd_bus_message *m, const char *key, void *userdata, sd_bus_error *error) {
+        CreateParse *p = userdata;
+        int r;
+
+        if (strcmp(key, MVM_OPTION_VCPUS) == 0) {
+                uint32_t v;
+
+                r = enter_option(m, key, "u", "uint32", error);
+                if (r < 0)
+                        return r;
+                r = sd_bus_message_read_basic(m, SD_BUS_TYPE_UINT32, &v);
+                if (r < 0)
+                        return r;
+                if (v < 1 || v > p->config->max_vcpus)
+                        return sd_bus_error_setf(error, MVM_ERROR_INVALID_ARGUMENT,
+                                                 "Option 'vcpus' must be from 1 to %u, not %u.",
+                                                 p->config->max_vcpus, v);
+                p->options->vcpus = v;
+        } else if (strcmp(key, MVM_OPTION_MEMORY_MIB) == 0) {
+                uint64_t v;
+
+                r = enter_option(m, key, "t", "uint64", error);
+                if (r < 0)
+                        return r;
+                r = sd_bus_message_read_basic(m, SD_BUS_TYPE_UINT64, &v);
+                if (r < 0)
+                        return r;
+                if (v < MVM_MIN_MEMORY_MIB || v > p->config->max_memory_mib)
+                        return sd_bus_error_setf(error, MVM_ERROR_INVALID_ARGUMENT,
+                                                 "Option 'memory-mib' must be from %u to %" PRIu64
+                                                 " MiB, not %" PRIu64 ".", MVM_MIN_MEMORY_MIB,
+                                                 p->config->max_memory_mib, v);
+                p->options->memory_mib = v;
+        } else if (strcmp(key, MVM_OPTION_AUTHORIZED_KEYS) == 0) {
+                r = enter_option(m, key, "as", "array of strings", error);
+                if (r < 0)
+                        return r;
+                g_clear_pointer(&p->options->authorized_keys, g_strfreev);
+                r = read_authorized_keys(m, &p->options->authorized_keys, error);
+                if (r < 0)
+                        return r;
+        } else
+                return sd_bus_error_setf(error, MVM_ERROR_INVALID_ARGUMENT,
+                                         "Unknown option '%s' (known: vcpus, memory-mib, authorized-keys).", key);
+        return 0;
+}
+
+int create_options_parse(sd_bus_message *m, const MvmConfig *config, CreateOptions *ret,
+                         sd_bus_error *error) {
+        CreateOptions o = {
+                .vcpus = config->default_vcpus,
+                .memory_mib = config->default_memory_mib,
+        };
+        CreateParse p = { .config = config, .options = &o };
+        int r;
+
+        r = parse_options(m, handle_create_option, &p, error);
+        if (r < 0) {
+                create_options_clear(&o);
+                return r;
+        }
+        if (!o.authorized_keys)
+                o.authorized_keys = g_new0(char *, 1);
+        *ret = o;
+        return 0;
+}
+
+static int handle_delete_option(sd_bus_message *m, const char *key, void *userdata, sd_bus_error *error) {
+        DeleteOptions *o = userdata;
+        int b, r;
+
+        if (strcmp(key, MVM_OPTION_REMOVE_FILES) != 0)
+                return sd_bus_error_setf(error, MVM_ERROR_INVALID_ARGUMENT,
+                                         "Unknown option '%s' (known: remove-files).", key);
+        r = enter_option(m, key, "b", "boolean", error);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_read_basic(m, SD_BUS_TYPE_BOOLEAN, &b);
+        if (r < 0)
+                return r;
+        o->remove_files = b;
+        return 0;
+}
+
+int delete_options_parse(sd_bus_message *m, DeleteOptions *ret, sd_bus_error *error) {
+        DeleteOptions o = { .remove_files = false };
+        int r;
+
+        r = parse_options(m, handle_delete_option, &o, error);
+        if (r < 0)
+                return r;
+        *ret = o;
+        return 0;
+}

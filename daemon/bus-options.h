@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <systemd/sd-bus.h>
+
+#include "mvm-config.h"
+
+/* The a{sv} options of the API's methods. Unknown keys, wrong types and values out of
+ * range are refused with org.microvm.Error.InvalidArgument, never ignored. */
+
+typedef struct CreateOptions {
+        uint32_t vcpus;
+        uint64_t memory_mib;
+        char **authorized_keys; /* NULL-terminated, g_strfreev */
+} CreateOptions;
+
+typedef struct DeleteOptions {
+        bool remove_files;
+} DeleteOptions;
+
+void create_options_clear(CreateOptions *o);
+
+/* Reads the a{sv} at the current position of m. */
+int create_options_parse(sd_bus_message *m, const MvmConfig *config, CreateOptions *ret,
+                         sd_bus_error *error);
+int delete_options_parse(sd_bus_message *m, DeleteOptions *ret, sd_bus_error *error);

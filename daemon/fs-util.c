@@ -1,0 +1,206 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "fs-util.h"
+#include "mvm-macro.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <glib.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/stat.h>
+
+int open_dir_at(int dirfd, const char *name) {
+        int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        return fd < 0 ? -errno : fd;
+}
+
+int open_root_owned_dir(const char *path) {
+        _cleanup_close_ int fd = -1;
+        struct stat st;
+
+        fd = open_dir_at(AT_FDCWD, path);
+        if (fd < 0)
+                return fd;
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if (st.st_uid != 0 || (st.st_mode & (S_IWGRP | S_IWOTH)))
+                return -EPERM;
+        return mvm_take_fd(&fd);
+}
+
+int rm_rf_children(int fd) {
+        struct stat root_st;
+        DIR *d;
+        int dup_fd, r = 0;
+
+        if (fstat(fd, &root_st) < 0)
+                return -errno;
+
+        /* fdopendir takes the fd; work on a duplicate so the caller keeps theirs. */
+        dup_fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+        if (dup_fd < 0)
+                return -errno;
+        d = fdopendir(dup_fd);
+        if (!d) {
+                r = -errno;
+                close(dup_fd);
+                return r;
+        }
+
+        for (struct dirent *de; (errno = 0, de = readdir(d));) {
+                struct stat st;
+
+                if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+                        continue;
+                if (fstatat(fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+                        if (errno != ENOENT && r == 0)
+                                r = -errno;
+                        continue;
+                }
+                if (S_ISDIR(st.st_mode)) {
+                        _cleanup_close_ int sub = -1;
+                        int q;
+
+                        if (st.st_dev != root_st.st_dev) {
+                                if (r == 0)
+                                        r = -EBUSY;
+                                continue;
+                        }
+                        /* O_NOFOLLOW: if it was swapped for a symlink since fstatat, this fails. */
+                        sub = open_dir_at(fd, de->d_name);
+                        if (sub < 0) {
+                                if (sub != -ENOENT && r == 0)
+                                        r = sub;
+                                continue;
+                        }
+                        q = rm_rf_children(sub);
+                        if (q < 0 && r == 0)
+                                r = q;
+                        if (unlinkat(fd, de->d_name, AT_REMOVEDIR) < 0 && errno != ENOENT && r == 0)
+                                r = -errno;
+                } else if (unlinkat(fd, de->d_name, 0) < 0 && errno != ENOENT && r == 0)
+                        r = -errno;
+        }
+        if (errno != 0 && r == 0)
+                r = -errno;
+        closedir(d);
+        return r;
+}
+
+int rm_rf_at(int dirfd, const char *name) {
+        _cleanup_close_ int fd = -1;
+        int r;
+
+        fd = open_dir_at(dirfd, name);
+        if (fd == -ENOENT)
+                return 0;
+        if (fd == -ENOTDIR || fd == -ELOOP)
+                return unlinkat(dirfd, name, 0) < 0 ? -errno : 0;
+        if (fd < 0)
+                return fd;
+        r = rm_rf_children(fd);
+        if (r < 0)
+                return r;
+        if (unlinkat(dirfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
+                return -errno;
+        return 0;
+}
+
+static int write_all(int fd, const void *data, size_t size) {
+        const char *p = data;
+
+        while (size > 0) {
+                ssize_t n = write(fd, p, size);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                p += n;
+                size -= (size_t) n;
+        }
+        return 0;
+}
+
+int write_new_file_at(int dirfd, const char *name, const void *data, size_t size, mode_t mode) {
+        _cleanup_close_ int fd = -1;
+        int r;
+
+        fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+        if (fd < 0)
+                return -errno;
+        if (fchmod(fd, mode) < 0) /* the umask does not decide our modes */
+                r = -errno;
+        else if ((r = write_all(fd, data, size)) >= 0 && fsync(fd) < 0)
+                r = -errno;
+        if (r < 0) {
+                (void) unlinkat(dirfd, name, 0);
+                return r;
+        }
+        return 0;
+}
+
+void random_suffix(char *buf, size_t n) {
+        static const char chars[] = "abcdefghijklmnopqrstuvwxyz0123456789";
+
+        for (size_t i = 0; i + 1 < n; i++)
+                buf[i] = chars[g_random_int_range(0, (gint32) sizeof(chars) - 1)];
+        buf[n - 1] = '\0';
+}
+
+int write_file_atomic_at(int dirfd, const char *name, const void *data, size_t size, mode_t mode) {
+        char suffix[9];
+        _cleanup_free_ char *tmp = NULL;
+        int r;
+
+        random_suffix(suffix, sizeof(suffix));
+        if (asprintf(&tmp, ".%s.%s.tmp", name, suffix) < 0)
+                return -ENOMEM;
+        r = write_new_file_at(dirfd, tmp, data, size, mode);
+        if (r < 0)
+                return r;
+        if (renameat(dirfd, tmp, dirfd, name) < 0) {
+                r = -errno;
+                (void) unlinkat(dirfd, tmp, 0);
+                return r;
+        }
+        /* Make the rename itself durable; the file is in place either way. */
+        (void) fsync(dirfd);
+        return 0;
+}
+
+int read_file_at(int dirfd, const char *name, size_t max, char **ret, size_t *ret_size) {
+        _cleanup_close_ int fd = -1;
+        _cleanup_free_ char *buf = NULL;
+        struct stat st;
+        size_t n = 0;
+
+        fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+        if (fd < 0)
+                return -errno;
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if (!S_ISREG(st.st_mode))
+                return -EBADFD;
+        if ((uint64_t) st.st_size > max)
+                return -EFBIG;
+        buf = malloc((size_t) st.st_size + 1);
+        if (!buf)
+                return -ENOMEM;
+        while (n < (size_t) st.st_size) {
+                ssize_t k = read(fd, buf + n, (size_t) st.st_size - n);
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                if (k == 0)
+                        break;
+                n += (size_t) k;
+        }
+        buf[n] = '\0';
+        *ret = MVM_TAKE_PTR(buf);
+        if (ret_size)
+                *ret_size = n;
+        return 0;
+}

@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+/* File helpers for a root daemon working in directories users can write to: every
+ * function works relative to a directory fd and never follows a symlink. */
+
+/* Opens a directory below dirfd (or an absolute path with AT_FDCWD) without following
+ * a symlink in the last component. */
+int open_dir_at(int dirfd, const char *name);
+
+/* Opens path and checks it is a directory owned by root that nobody else can write,
+ * so no other user can plant entries in it. */
+int open_root_owned_dir(const char *path);
+
+/* Removes everything below the directory fd, then nothing else: no symlink is
+ * followed, no mount point is crossed (st_dev differs: left in place, -EBUSY). */
+int rm_rf_children(int fd);
+
+/* rm_rf_children() on dirfd/name, then removes name itself. Missing: 0. */
+int rm_rf_at(int dirfd, const char *name);
+
+/* Writes data to dirfd/name atomically: temp file, fsync, rename, fsync of the dir. */
+int write_file_atomic_at(int dirfd, const char *name, const void *data, size_t size, mode_t mode);
+
+/* Writes data to a new file dirfd/name (fails if it exists). */
+int write_new_file_at(int dirfd, const char *name, const void *data, size_t size, mode_t mode);
+
+/* Reads a regular file below dirfd, at most max bytes, not following symlinks. */
+int read_file_at(int dirfd, const char *name, size_t max, char **ret, size_t *ret_size);
+
+/* A random lower-case suffix for temporary names. */
+void random_suffix(char *buf, size_t n);

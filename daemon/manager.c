@@ -1,0 +1,197 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "auth.h"
+#include "bus.h"
+#include "config.h"
+#include "event-glue.h"
+#include "log.h"
+#include "manager.h"
+#include "mvm-dbus.h"
+#include "mvm-macro.h"
+#include "vm-store.h"
+#include "vm.h"
+#include "workspace.h"
+
+#include <pwd.h>
+#include <signal.h>
+#include <string.h>
+
+int manager_new(MvmConfig *config, Manager **ret) {
+        g_autoptr(Manager) m = g_new0(Manager, 1);
+        int r;
+
+        m->config = config;
+        m->definitions_dir_fd = -1;
+        m->vms = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, (GDestroyNotify) vm_free);
+        m->auth_queries = g_hash_table_new(g_direct_hash, g_direct_equal);
+        m->cancellable = g_cancellable_new();
+        m->loop = g_main_loop_new(NULL, FALSE);
+
+        r = sd_event_default(&m->event);
+        if (r < 0)
+                return r;
+        m->event_source = event_glue_attach(m->event);
+
+        r = vm_store_open(MICROVM_STATE_DIR);
+        if (r < 0) {
+                log_error("Cannot open %s/vms: %s (it must be a directory owned by root that "
+                          "nobody else can write).", MICROVM_STATE_DIR, strerror(-r));
+                return r;
+        }
+        m->definitions_dir_fd = r;
+
+        *ret = g_steal_pointer(&m);
+        return 0;
+}
+
+Manager *manager_free(Manager *m) {
+        if (!m)
+                return NULL;
+
+        auth_cancel_all(m);
+        g_clear_object(&m->polkit);
+        g_clear_object(&m->cancellable);
+        g_clear_pointer(&m->auth_queries, g_hash_table_unref);
+        g_clear_pointer(&m->vms, g_hash_table_unref);
+
+        if (m->bus) {
+                sd_bus_flush(m->bus);
+                m->bus = sd_bus_flush_close_unref(m->bus);
+        }
+        if (m->event_source) {
+                g_source_destroy(m->event_source);
+                g_source_unref(m->event_source);
+        }
+        m->event = sd_event_unref(m->event);
+        g_clear_pointer(&m->loop, g_main_loop_unref);
+        if (m->definitions_dir_fd >= 0)
+                close(m->definitions_dir_fd);
+        mvm_config_free(m->config);
+        g_free(m);
+        return NULL;
+}
+
+int manager_load_vms(Manager *m) {
+        g_autoptr(GPtrArray) defs = vm_store_load_all(m->definitions_dir_fd);
+        _cleanup_close_ int base_fd = -1;
+
+        while (defs->len > 0) {
+                MvmVmDef *def = g_ptr_array_steal_index_fast(defs, defs->len - 1);
+                g_hash_table_replace(m->vms, def->name, vm_new(m, def));
+        }
+        log_info("Loaded %u VM definitions.", g_hash_table_size(m->vms));
+
+        /* Leftovers of calls interrupted by a crash or power loss. */
+        base_fd = workspace_open_base(m->config->workspace_base_dir);
+        if (base_fd >= 0)
+                workspace_clean_staging(base_fd);
+        else
+                log_warning("Cannot open the workspace base directory %s: %s",
+                            m->config->workspace_base_dir, strerror(-base_fd));
+        return 0;
+}
+
+Vm *manager_get_vm(Manager *m, const char *name) {
+        return g_hash_table_lookup(m->vms, name);
+}
+
+void manager_add_vm(Manager *m, Vm *vm) {
+        g_hash_table_replace(m->vms, vm->def->name, vm);
+        if (m->bus)
+                (void) sd_bus_emit_object_added(m->bus, vm->object_path);
+}
+
+void manager_remove_vm(Manager *m, Vm *vm) {
+        /* InterfacesRemoved is built from the object, so announce it while it exists. */
+        if (m->bus)
+                (void) sd_bus_emit_object_removed(m->bus, vm->object_path);
+        g_hash_table_remove(m->vms, vm->def->name);
+}
+
+char *manager_user_name(uid_t uid) {
+        struct passwd *pw = getpwuid(uid);
+
+        return pw ? g_strdup(pw->pw_name) : g_strdup_printf("%u", uid);
+}
+
+static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        Manager *m = userdata;
+
+        log_info("Received signal %u, exiting.", si->ssi_signo);
+        g_main_loop_quit(m->loop);
+        return 0;
+}
+
+static int on_disconnected(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+
+        log_warning("Lost the connection to the system bus, exiting.");
+        g_main_loop_quit(m->loop);
+        return 0;
+}
+
+int manager_connect_bus(Manager *m) {
+        int r;
+
+        r = sd_bus_default_system(&m->bus);
+        if (r < 0) {
+                log_error("Cannot connect to the system bus: %s", strerror(-r));
+                return r;
+        }
+        r = sd_bus_attach_event(m->bus, m->event, SD_EVENT_PRIORITY_NORMAL);
+        if (r < 0)
+                return r;
+
+        r = sd_bus_add_object_vtable(m->bus, NULL, MVM_MANAGER_PATH, MVM_MANAGER_INTERFACE,
+                                     manager_vtable, m);
+        if (r < 0)
+                return r;
+        r = sd_bus_add_fallback_vtable(m->bus, NULL, MVM_VM_PATH_PREFIX, MVM_VM_INTERFACE, vm_vtable,
+                                       vm_object_find, m);
+        if (r < 0)
+                return r;
+        r = sd_bus_add_node_enumerator(m->bus, NULL, MVM_VM_PATH_PREFIX, vm_node_enumerator, m);
+        if (r < 0)
+                return r;
+        r = sd_bus_add_object_manager(m->bus, NULL, MVM_MANAGER_PATH);
+        if (r < 0)
+                return r;
+        r = sd_bus_match_signal(m->bus, NULL, "org.freedesktop.DBus.Local", "/org/freedesktop/DBus/Local",
+                                "org.freedesktop.DBus.Local", "Disconnected", on_disconnected, m);
+        if (r < 0)
+                return r;
+
+        /* The objects are in place before the name is, so no early caller sees a gap. */
+        r = sd_bus_request_name(m->bus, MVM_BUS_NAME, 0);
+        if (r < 0) {
+                log_error("Cannot own the bus name %s: %s", MVM_BUS_NAME, strerror(-r));
+                return r;
+        }
+        return 0;
+}
+
+int manager_run(Manager *m) {
+        g_autoptr(GError) error = NULL;
+        sigset_t mask;
+        int r;
+
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
+                return -errno;
+        r = sd_event_add_signal(m->event, NULL, SIGTERM, on_signal, m);
+        if (r < 0)
+                return r;
+        r = sd_event_add_signal(m->event, NULL, SIGINT, on_signal, m);
+        if (r < 0)
+                return r;
+
+        /* Without polkit only root can do anything; say so rather than fail. */
+        m->polkit = polkit_authority_get_sync(NULL, &error);
+        if (!m->polkit)
+                log_warning("polkit is not available (%s); only root can make changes.", error->message);
+
+        log_info("microvmd %s running.", PACKAGE_VERSION);
+        g_main_loop_run(m->loop);
+        return 0;
+}

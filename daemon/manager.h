@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <glib.h>
+#include <polkit/polkit.h>
+#include <systemd/sd-bus.h>
+#include <systemd/sd-event.h>
+
+#include "mvm-config.h"
+
+typedef struct Vm Vm;
+
+/* The one context of microvmd. */
+typedef struct Manager {
+        MvmConfig *config;
+
+        sd_event *event;
+        sd_bus *bus;
+        GMainLoop *loop;
+        GSource *event_source;
+
+        PolkitAuthority *polkit;
+        GCancellable *cancellable;   /* cancels polkit checks in flight at exit */
+        GHashTable *auth_queries;    /* AuthQuery* set, freed at exit */
+
+        GHashTable *vms;             /* name → Vm*, owned */
+
+        int definitions_dir_fd;      /* /var/lib/microvm/vms */
+} Manager;
+
+int manager_new(MvmConfig *config, Manager **ret);
+Manager *manager_free(Manager *m);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(Manager, manager_free)
+
+/* Loads the VM definitions; an invalid file is logged and skipped. */
+int manager_load_vms(Manager *m);
+
+/* Connects to the system bus, registers the objects and takes the bus name. */
+int manager_connect_bus(Manager *m);
+
+int manager_run(Manager *m);
+
+Vm *manager_get_vm(Manager *m, const char *name);
+
+/* Takes ownership of vm and announces it on the bus. */
+void manager_add_vm(Manager *m, Vm *vm);
+
+/* Announces the removal on the bus and frees vm. */
+void manager_remove_vm(Manager *m, Vm *vm);
+
+/* Resolves a uid to a user name for messages and polkit details (the number if the
+ * user has no entry). */
+char *manager_user_name(uid_t uid);
