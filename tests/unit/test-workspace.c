@@ -1,0 +1,222 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Workspace creation and removal as root: ownership, contents, and that removal never
+ * follows a symlink the owner planted. Runs as root (as in CI); elsewhere it is skipped,
+ * except under CI=true where that is a failure. */
+#include "fs-util.h"
+#include "mvm-macro.h"
+#include "workspace.h"
+
+#include <fcntl.h>
+#include <glib.h>
+#include <glib/gstdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define OWNER_UID 4242
+#define OWNER_GID 4343
+static const char KEY[] = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGb9ffJzmHE5DOYv0eyfLkG9bD0RCwTtHbbmuw5MBNpS alice@host";
+
+typedef struct Fixture {
+        char *base;
+        int base_fd;
+} Fixture;
+
+static bool need_root(void) {
+        if (geteuid() == 0)
+                return true;
+        if (g_strcmp0(g_getenv("CI"), "true") == 0)
+                g_error("this test needs root, and CI=true does not allow skipping it");
+        g_test_skip("needs root");
+        return false;
+}
+
+static void fixture_set_up(Fixture *f, gconstpointer data) {
+        g_autofree char *parent = g_dir_make_tmp("microvm-test-XXXXXX", NULL);
+
+        g_assert_nonnull(parent);
+        g_assert_cmpint(chmod(parent, 0755), ==, 0);
+        f->base = g_build_filename(parent, "workspaces", NULL);
+        f->base_fd = -1;
+        if (geteuid() == 0) {
+                f->base_fd = workspace_open_base(f->base); /* creates it */
+                g_assert_cmpint(f->base_fd, >=, 0);
+        }
+}
+
+static void fixture_tear_down(Fixture *f, gconstpointer data) {
+        g_autofree char *parent = g_path_get_dirname(f->base);
+
+        if (f->base_fd >= 0)
+                close(f->base_fd);
+        g_assert_cmpint(rm_rf_at(AT_FDCWD, parent), ==, 0);
+        g_free(f->base);
+}
+
+static char *read_text(const char *path) {
+        char *s = NULL;
+        g_assert_true(g_file_get_contents(path, &s, NULL, NULL));
+        return s;
+}
+
+static void assert_owned(const char *path, mode_t mode) {
+        struct stat st;
+
+        g_assert_cmpint(lstat(path, &st), ==, 0);
+        g_assert_cmpuint(st.st_uid, ==, OWNER_UID);
+        g_assert_cmpuint(st.st_gid, ==, OWNER_GID);
+        g_assert_cmpuint(st.st_mode & 07777, ==, mode);
+}
+
+static void test_create(Fixture *f, gconstpointer data) {
+        char *keys[] = { (char *) KEY, NULL };
+        g_autofree char *staging = NULL, *ws = NULL, *text = NULL, *ak = NULL, *priv = NULL, *pub = NULL;
+        g_autoptr(GDir) staging_dir = NULL;
+        g_autofree char *staging_path = NULL;
+
+        if (!need_root())
+                return;
+        g_assert_cmpint(workspace_prepare(f->base_fd, f->base, "myvm", OWNER_UID, OWNER_GID, keys, &staging), ==, 0);
+        g_assert_false(workspace_exists(f->base_fd, "myvm"));
+        g_assert_cmpint(workspace_commit(f->base_fd, staging, "myvm"), ==, 0);
+        g_assert_true(workspace_exists(f->base_fd, "myvm"));
+
+        ws = g_build_filename(f->base, "myvm", NULL);
+        ak = g_build_filename(ws, "ssh-host-keys", "authorized_keys", NULL);
+        priv = g_build_filename(ws, "ssh-host-keys", "ssh_host_ed25519_key", NULL);
+        pub = g_build_filename(ws, "ssh-host-keys", "ssh_host_ed25519_key.pub", NULL);
+        assert_owned(ws, 0700);
+        assert_owned(ak, 0644);
+        assert_owned(priv, 0600);
+        text = read_text(ak);
+        g_assert_cmpstr(text, ==, "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGb9ffJzmHE5DOYv0eyfLkG9bD0RCwTtHbbmuw5MBNpS alice@host\n");
+        g_clear_pointer(&text, g_free);
+        text = read_text(pub);
+        g_assert_true(g_str_has_prefix(text, "ssh-ed25519 "));
+
+        /* Nothing left in the staging area. */
+        staging_path = g_build_filename(f->base, ".staging", NULL);
+        staging_dir = g_dir_open(staging_path, 0, NULL);
+        g_assert_nonnull(staging_dir);
+        g_assert_null(g_dir_read_name(staging_dir));
+}
+
+static void test_commit_refuses_existing(Fixture *f, gconstpointer data) {
+        char *keys[] = { NULL };
+        g_autofree char *staging = NULL, *existing = NULL, *staging_path = NULL;
+        g_autoptr(GDir) staging_dir = NULL;
+
+        if (!need_root())
+                return;
+        existing = g_build_filename(f->base, "taken", NULL);
+        g_assert_cmpint(g_mkdir(existing, 0700), ==, 0);
+        g_assert_cmpint(workspace_prepare(f->base_fd, f->base, "taken", OWNER_UID, OWNER_GID, keys, &staging), ==, 0);
+        g_assert_cmpint(workspace_commit(f->base_fd, staging, "taken"), ==, -EEXIST);
+        workspace_abort(f->base_fd, staging);
+
+        staging_path = g_build_filename(f->base, ".staging", NULL);
+        staging_dir = g_dir_open(staging_path, 0, NULL);
+        g_assert_null(g_dir_read_name(staging_dir));
+        /* The existing directory is untouched and still empty. */
+        g_assert_true(g_file_test(existing, G_FILE_TEST_IS_DIR));
+}
+
+static void test_remove_does_not_follow_symlinks(Fixture *f, gconstpointer data) {
+        char *keys[] = { NULL };
+        g_autofree char *staging = NULL, *ws = NULL, *outside = NULL, *outside_file = NULL;
+        g_autofree char *link1 = NULL, *link2 = NULL, *nested = NULL, *detached = NULL;
+
+        if (!need_root())
+                return;
+        g_assert_cmpint(workspace_prepare(f->base_fd, f->base, "victim", OWNER_UID, OWNER_GID, keys, &staging), ==, 0);
+        g_assert_cmpint(workspace_commit(f->base_fd, staging, "victim"), ==, 0);
+
+        /* What an owner could plant: links to a file and a directory they do not own. */
+        outside = g_build_filename(f->base, "..", "outside", NULL);
+        g_assert_cmpint(g_mkdir(outside, 0700), ==, 0);
+        outside_file = g_build_filename(outside, "important", NULL);
+        g_assert_true(g_file_set_contents(outside_file, "keep me", -1, NULL));
+        ws = g_build_filename(f->base, "victim", NULL);
+        link1 = g_build_filename(ws, "link-to-file", NULL);
+        link2 = g_build_filename(ws, "ssh-host-keys", "link-to-dir", NULL);
+        nested = g_build_filename(ws, "a", "b", "c", NULL);
+        g_assert_cmpint(symlink(outside_file, link1), ==, 0);
+        g_assert_cmpint(symlink(outside, link2), ==, 0);
+        g_assert_cmpint(g_mkdir_with_parents(nested, 0755), ==, 0);
+
+        g_assert_cmpint(workspace_detach(f->base_fd, "victim", &detached), ==, 0);
+        g_assert_nonnull(detached);
+        g_assert_false(workspace_exists(f->base_fd, "victim"));
+        g_assert_cmpint(workspace_remove_detached(f->base_fd, detached), ==, 0);
+
+        g_assert_true(g_file_test(outside_file, G_FILE_TEST_IS_REGULAR));
+        g_assert_true(g_file_test(outside, G_FILE_TEST_IS_DIR));
+        g_assert_false(g_file_test(ws, G_FILE_TEST_EXISTS));
+}
+
+static void test_detach_restore(Fixture *f, gconstpointer data) {
+        char *keys[] = { NULL };
+        g_autofree char *staging = NULL, *detached = NULL, *none = NULL;
+
+        if (!need_root())
+                return;
+        g_assert_cmpint(workspace_prepare(f->base_fd, f->base, "back", OWNER_UID, OWNER_GID, keys, &staging), ==, 0);
+        g_assert_cmpint(workspace_commit(f->base_fd, staging, "back"), ==, 0);
+        g_assert_cmpint(workspace_detach(f->base_fd, "back", &detached), ==, 0);
+        g_assert_false(workspace_exists(f->base_fd, "back"));
+        g_assert_cmpint(workspace_restore(f->base_fd, detached, "back"), ==, 0);
+        g_assert_true(workspace_exists(f->base_fd, "back"));
+
+        /* A missing workspace detaches as nothing. */
+        g_assert_cmpint(workspace_detach(f->base_fd, "missing", &none), ==, 0);
+        g_assert_null(none);
+}
+
+static void test_base_must_be_private(Fixture *f, gconstpointer data) {
+        g_autofree char *open_dir = NULL;
+
+        if (!need_root())
+                return;
+        open_dir = g_build_filename(f->base, "..", "world-writable", NULL);
+        g_assert_cmpint(g_mkdir(open_dir, 0777), ==, 0);
+        g_assert_cmpint(chmod(open_dir, 01777), ==, 0);
+        g_assert_cmpint(workspace_open_base(open_dir), ==, -EPERM);
+}
+
+static void test_atomic_write(void) {
+        _cleanup_close_ int dir_fd = -1;
+        g_autofree char *path = NULL, *text = NULL, *dir = NULL;
+        g_autoptr(GDir) d = NULL;
+        const char *entry;
+        guint n = 0;
+
+        dir = g_dir_make_tmp("microvm-atomic-XXXXXX", NULL);
+        dir_fd = open_dir_at(AT_FDCWD, dir);
+        g_assert_cmpint(dir_fd, >=, 0);
+        g_assert_cmpint(write_file_atomic_at(dir_fd, "x.json", "one", 3, 0600), ==, 0);
+        g_assert_cmpint(write_file_atomic_at(dir_fd, "x.json", "two!", 4, 0600), ==, 0);
+        path = g_build_filename(dir, "x.json", NULL);
+        text = read_text(path);
+        g_assert_cmpstr(text, ==, "two!");
+        d = g_dir_open(dir, 0, NULL);
+        while ((entry = g_dir_read_name(d))) {
+                g_assert_cmpstr(entry, ==, "x.json"); /* no temporary files left */
+                n++;
+        }
+        g_assert_cmpuint(n, ==, 1);
+        g_assert_cmpint(rm_rf_at(AT_FDCWD, dir), ==, 0);
+}
+
+int main(int argc, char *argv[]) {
+        g_test_init(&argc, &argv, NULL);
+        g_test_add("/workspace/create", Fixture, NULL, fixture_set_up, test_create, fixture_tear_down);
+        g_test_add("/workspace/commit-refuses-existing", Fixture, NULL, fixture_set_up,
+                   test_commit_refuses_existing, fixture_tear_down);
+        g_test_add("/workspace/remove-does-not-follow-symlinks", Fixture, NULL, fixture_set_up,
+                   test_remove_does_not_follow_symlinks, fixture_tear_down);
+        g_test_add("/workspace/detach-restore", Fixture, NULL, fixture_set_up, test_detach_restore,
+                   fixture_tear_down);
+        g_test_add("/workspace/base-must-be-private", Fixture, NULL, fixture_set_up,
+                   test_base_must_be_private, fixture_tear_down);
+        g_test_add_func("/fs-util/atomic-write", test_atomic_write);
+        return g_test_run();
+}
