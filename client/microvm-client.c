@@ -1,0 +1,913 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* microvm-client: the unprivileged command-line client of microvmd. */
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <json-glib/json-glib.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <systemd/sd-bus.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "authorized-keys.h"
+#include "config.h"
+#include "mvm-dbus.h"
+#include "mvm-macro.h"
+#include "mvm-name.h"
+#include "mvm-size.h"
+#include "polkit-agent.h"
+
+#define PROGRAM_NAME "microvm-client"
+
+/* Exit codes, documented in --help and the man page. */
+#define EXIT_USAGE          2
+#define EXIT_NO_SUCH_VM     3
+#define EXIT_NOT_AUTHORIZED 4
+
+/* A call that may wait for someone to type a password gets more time than sd-bus's
+ * default of 25 s. */
+#define INTERACTIVE_CALL_TIMEOUT_USEC (UINT64_C(120) * 1000000)
+
+typedef struct Args {
+        bool ask_password;
+        bool json;
+
+        /* create */
+        bool vcpus_set;
+        uint32_t vcpus;
+        bool memory_set;
+        uint64_t memory_mib;
+        GPtrArray *key_files; /* NULL-terminated once parsed */
+
+        /* delete */
+        bool purge;
+
+        const char *name;
+} Args;
+
+static void args_clear(Args *args) {
+        if (args->key_files)
+                g_ptr_array_unref(args->key_files);
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* Messages. Every failure ends with exactly one line on stderr. */
+
+static void print_message_line(const char *prefix, const char *fmt, va_list ap) {
+        g_autofree char *msg = g_strdup_vprintf(fmt, ap);
+
+        /* Messages may quote the daemon; keep them on one line whatever it sent. */
+        for (char *p = msg; *p; p++)
+                if (*p == '\n' || *p == '\r' || *p == '\t')
+                        *p = ' ';
+        fflush(stdout);
+        fprintf(stderr, "%s: %s%s\n", PROGRAM_NAME, prefix, g_strchomp(msg));
+}
+
+G_GNUC_PRINTF(2, 3)
+static int fail(int exit_code, const char *fmt, ...) {
+        va_list ap;
+
+        va_start(ap, fmt);
+        print_message_line("", fmt, ap);
+        va_end(ap);
+        return exit_code;
+}
+
+G_GNUC_PRINTF(1, 2)
+static void warn(const char *fmt, ...) {
+        va_list ap;
+
+        va_start(ap, fmt);
+        print_message_line("warning: ", fmt, ap);
+        va_end(ap);
+}
+
+G_GNUC_PRINTF(1, 2)
+static int usage_error(const char *fmt, ...) {
+        g_autofree char *msg = NULL;
+        va_list ap;
+
+        va_start(ap, fmt);
+        msg = g_strdup_vprintf(fmt, ap);
+        va_end(ap);
+        return fail(EXIT_USAGE, "%s (see '%s --help')", msg, PROGRAM_NAME);
+}
+
+static const char *bus_error_text(const sd_bus_error *error, int r) {
+        if (sd_bus_error_is_set(error)) {
+                if (error->message && error->message[0])
+                        return error->message;
+                return error->name;
+        }
+        return strerror(r < 0 ? -r : r);
+}
+
+/* Turns a failed call into the one-line message and the exit code. vm_name, when not
+ * NULL, is the VM the call was about (for an object that vanished meanwhile). */
+static int fail_bus_call(const Args *args, const sd_bus_error *error, int r, const char *vm_name) {
+        if (sd_bus_error_has_name(error, SD_BUS_ERROR_SERVICE_UNKNOWN) ||
+            sd_bus_error_has_name(error, SD_BUS_ERROR_NAME_HAS_NO_OWNER))
+                return fail(EXIT_FAILURE, "microvmd is not installed or not running "
+                            "(nobody provides %s on the system bus)", MVM_BUS_NAME);
+
+        if (sd_bus_error_is_set(error) &&
+            g_str_has_prefix(error->name, "org.freedesktop.DBus.Error.Spawn."))
+                return fail(EXIT_FAILURE, "microvmd could not be started: %s",
+                            bus_error_text(error, r));
+
+        if (sd_bus_error_has_name(error, MVM_ERROR_INTERACTIVE_AUTHORIZATION_REQUIRED)) {
+                if (!args->ask_password)
+                        return fail(EXIT_NOT_AUTHORIZED, "authorization needs a password, "
+                                    "but --no-ask-password was given");
+                if (!isatty(STDIN_FILENO))
+                        return fail(EXIT_NOT_AUTHORIZED, "authorization needs a password, "
+                                    "but there is no terminal to ask for it on");
+                return fail(EXIT_NOT_AUTHORIZED, "authorization needs a password, "
+                            "but no polkit agent could ask for it (is %s installed?)",
+                            MICROVM_PKTTYAGENT);
+        }
+
+        if (sd_bus_error_has_name(error, MVM_ERROR_NOT_AUTHORIZED) ||
+            sd_bus_error_has_name(error, SD_BUS_ERROR_ACCESS_DENIED))
+                return fail(EXIT_NOT_AUTHORIZED, "%s", bus_error_text(error, r));
+
+        if (sd_bus_error_has_name(error, MVM_ERROR_NO_SUCH_VM))
+                return fail(EXIT_NO_SUCH_VM, "%s", bus_error_text(error, r));
+
+        if (vm_name && sd_bus_error_has_name(error, SD_BUS_ERROR_UNKNOWN_OBJECT))
+                return fail(EXIT_NO_SUCH_VM, "there is no VM named '%s'", vm_name);
+
+        if (sd_bus_error_has_name(error, SD_BUS_ERROR_NO_REPLY) ||
+            sd_bus_error_has_name(error, SD_BUS_ERROR_TIMEOUT) ||
+            (!sd_bus_error_is_set(error) && r == -ETIMEDOUT))
+                return fail(EXIT_FAILURE, "microvmd did not answer in time");
+
+        return fail(EXIT_FAILURE, "%s", bus_error_text(error, r));
+}
+
+static int fail_bus_message(int r) {
+        return fail(EXIT_FAILURE, "cannot handle a D-Bus message: %s", strerror(-r));
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* Output helpers. */
+
+static void print_json(JsonBuilder *builder) {
+        g_autoptr(JsonGenerator) generator = json_generator_new();
+        g_autoptr(JsonNode) root = json_builder_get_root(builder);
+        g_autofree char *text = NULL;
+
+        json_generator_set_root(generator, root);
+        json_generator_set_pretty(generator, TRUE);
+        json_generator_set_indent(generator, 2);
+        text = json_generator_to_data(generator, NULL);
+        printf("%s\n", text);
+}
+
+static char *format_user(uint32_t uid) {
+        struct passwd *pw = getpwuid((uid_t) uid);
+
+        if (pw && pw->pw_name)
+                return g_strdup(pw->pw_name);
+        return g_strdup_printf("%" PRIu32, uid);
+}
+
+static char *format_timestamp(uint64_t usec) {
+        time_t t = (time_t) (usec / 1000000);
+        char buf[128];
+        struct tm tm;
+
+        if (usec == 0 || !localtime_r(&t, &tm) ||
+            strftime(buf, sizeof(buf), "%a %Y-%m-%d %H:%M:%S %Z", &tm) == 0)
+                return g_strdup("-");
+        return g_strdup(buf);
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* The bus. */
+
+static int open_bus(const Args *args, sd_bus **ret) {
+        sd_bus *bus = NULL;
+        int r;
+
+        r = sd_bus_open_system(&bus);
+        if (r < 0)
+                return fail(EXIT_FAILURE, "cannot connect to the system bus "
+                            "(is D-Bus running?): %s", strerror(-r));
+
+        r = sd_bus_set_allow_interactive_authorization(bus, args->ask_password);
+        if (r < 0) {
+                sd_bus_flush_close_unref(bus);
+                return fail(EXIT_FAILURE, "cannot set up the D-Bus connection: %s", strerror(-r));
+        }
+        *ret = bus;
+        return 0;
+}
+
+/* Sends a call that polkit may have to authorize, with the text agent running
+ * meanwhile when it may be needed. */
+static int call_with_authorization(const Args *args, sd_bus *bus, sd_bus_message *m,
+                                   sd_bus_error *error, sd_bus_message **ret_reply) {
+        uint64_t timeout = 0;
+        int r;
+
+        if (args->ask_password) {
+                /* Without the agent the call still goes ahead: a desktop agent, a rule
+                 * or membership in the group microvm may authorize it. */
+                (void) polkit_agent_open();
+                timeout = INTERACTIVE_CALL_TIMEOUT_USEC;
+        }
+        r = sd_bus_call(bus, m, timeout, error, ret_reply);
+        polkit_agent_close();
+        return r;
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* create */
+
+static int append_option_keys(sd_bus_message *m, GPtrArray *keys) {
+        int r;
+
+        r = sd_bus_message_open_container(m, 'e', "sv");
+        if (r < 0)
+                return r;
+        r = sd_bus_message_append(m, "s", MVM_OPTION_AUTHORIZED_KEYS);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_open_container(m, 'v', "as");
+        if (r < 0)
+                return r;
+        r = sd_bus_message_append_strv(m, (char **) keys->pdata);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_close_container(m);
+        if (r < 0)
+                return r;
+        return sd_bus_message_close_container(m);
+}
+
+static int build_create_call(sd_bus *bus, const Args *args, GPtrArray *keys, sd_bus_message **ret) {
+        sd_bus_message *m = NULL;
+        int r;
+
+        r = sd_bus_message_new_method_call(bus, &m, MVM_BUS_NAME, MVM_MANAGER_PATH,
+                                           MVM_MANAGER_INTERFACE, "CreateWorkspace");
+        if (r < 0)
+                return r;
+        r = sd_bus_message_append(m, "s", args->name);
+        if (r >= 0)
+                r = sd_bus_message_open_container(m, 'a', "{sv}");
+        if (r >= 0 && args->vcpus_set)
+                r = sd_bus_message_append(m, "{sv}", MVM_OPTION_VCPUS, "u", args->vcpus);
+        if (r >= 0 && args->memory_set)
+                r = sd_bus_message_append(m, "{sv}", MVM_OPTION_MEMORY_MIB, "t", args->memory_mib);
+        if (r >= 0)
+                r = append_option_keys(m, keys);
+        if (r >= 0)
+                r = sd_bus_message_close_container(m);
+        if (r < 0) {
+                sd_bus_message_unref(m);
+                return r;
+        }
+        *ret = m;
+        return 0;
+}
+
+static void print_created(sd_bus *bus, const Args *args, const char *path) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        g_autofree char *workspace = NULL;
+        char *s = NULL;
+
+        if (args->json) {
+                g_autoptr(JsonBuilder) b = json_builder_new();
+
+                json_builder_begin_object(b);
+                json_builder_set_member_name(b, "name");
+                json_builder_add_string_value(b, args->name);
+                json_builder_set_member_name(b, "object-path");
+                json_builder_add_string_value(b, path);
+                json_builder_end_object(b);
+                print_json(b);
+                return;
+        }
+
+        /* Only to tell where the workspace is; the VM exists whether this works or not. */
+        if (sd_bus_get_property_string(bus, MVM_BUS_NAME, path, MVM_VM_INTERFACE,
+                                       "Workspace", &error, &s) >= 0) {
+                workspace = g_strdup(s);
+                free(s);
+        }
+        if (workspace && workspace[0])
+                printf("Created VM %s; its workspace is %s\n", args->name, workspace);
+        else
+                printf("Created VM %s.\n", args->name);
+}
+
+static int run_create(sd_bus *bus, const Args *args) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
+        g_autoptr(GPtrArray) keys = NULL;
+        g_autoptr(GError) gerror = NULL;
+        const char *path;
+        int r;
+
+        keys = client_collect_authorized_keys(args->key_files ? (char **) args->key_files->pdata : NULL,
+                                              &gerror);
+        if (!keys)
+                return fail(EXIT_FAILURE, "%s", gerror->message);
+        g_ptr_array_add(keys, NULL);
+
+        r = build_create_call(bus, args, keys, &m);
+        if (r < 0)
+                return fail_bus_message(r);
+
+        r = call_with_authorization(args, bus, m, &error, &reply);
+        if (r < 0)
+                return fail_bus_call(args, &error, r, NULL);
+
+        r = sd_bus_message_read(reply, "o", &path);
+        if (r < 0)
+                return fail_bus_message(r);
+
+        print_created(bus, args, path);
+
+        /* keys is NULL-terminated, so one entry means none. */
+        if (keys->len <= 1)
+                warn("no SSH public keys found (%s); nobody will be able to log into %s by SSH",
+                     args->key_files ? "in the --key files" : "looked for ~/.ssh/*.pub",
+                     args->name);
+        return EXIT_SUCCESS;
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* delete */
+
+static int run_delete(sd_bus *bus, const Args *args) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+        int r;
+
+        r = sd_bus_message_new_method_call(bus, &m, MVM_BUS_NAME, MVM_MANAGER_PATH,
+                                           MVM_MANAGER_INTERFACE, "DeleteWorkspace");
+        if (r >= 0)
+                r = sd_bus_message_append(m, "s", args->name);
+        if (r >= 0)
+                r = sd_bus_message_open_container(m, 'a', "{sv}");
+        if (r >= 0 && args->purge)
+                r = sd_bus_message_append(m, "{sv}", MVM_OPTION_REMOVE_FILES, "b", 1);
+        if (r >= 0)
+                r = sd_bus_message_close_container(m);
+        if (r < 0)
+                return fail_bus_message(r);
+
+        r = call_with_authorization(args, bus, m, &error, NULL);
+        if (r < 0)
+                return fail_bus_call(args, &error, r, args->name);
+
+        if (!args->json) {
+                if (args->purge)
+                        printf("Deleted VM %s and its workspace.\n", args->name);
+                else
+                        printf("Deleted VM %s; its workspace was kept (--purge removes it too).\n",
+                               args->name);
+        }
+        return EXIT_SUCCESS;
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* list */
+
+typedef struct VmEntry {
+        const char *name, *state, *ip, *path;
+} VmEntry;
+
+static int compare_entries(const void *a, const void *b) {
+        return strcmp(((const VmEntry *) a)->name, ((const VmEntry *) b)->name);
+}
+
+/* The strings point into the reply, which must outlive the array. */
+static int read_vm_list(sd_bus_message *reply, GArray *entries) {
+        VmEntry e;
+        int r;
+
+        r = sd_bus_message_enter_container(reply, 'a', "(ssso)");
+        if (r < 0)
+                return r;
+        while ((r = sd_bus_message_read(reply, "(ssso)", &e.name, &e.state, &e.ip, &e.path)) > 0)
+                g_array_append_val(entries, e);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_exit_container(reply);
+        if (r < 0)
+                return r;
+        g_array_sort(entries, compare_entries);
+        return 0;
+}
+
+static void print_vm_list_json(GArray *entries) {
+        g_autoptr(JsonBuilder) b = json_builder_new();
+
+        json_builder_begin_array(b);
+        for (guint i = 0; i < entries->len; i++) {
+                const VmEntry *e = &g_array_index(entries, VmEntry, i);
+
+                json_builder_begin_object(b);
+                json_builder_set_member_name(b, "name");
+                json_builder_add_string_value(b, e->name);
+                json_builder_set_member_name(b, "state");
+                json_builder_add_string_value(b, e->state);
+                json_builder_set_member_name(b, "ip-address");
+                json_builder_add_string_value(b, e->ip);
+                json_builder_set_member_name(b, "object-path");
+                json_builder_add_string_value(b, e->path);
+                json_builder_end_object(b);
+        }
+        json_builder_end_array(b);
+        print_json(b);
+}
+
+static void print_vm_list_table(GArray *entries) {
+        int name_width = (int) strlen("NAME"), state_width = (int) strlen("STATE");
+
+        if (entries->len == 0) {
+                printf("No VMs.\n");
+                return;
+        }
+        for (guint i = 0; i < entries->len; i++) {
+                const VmEntry *e = &g_array_index(entries, VmEntry, i);
+
+                name_width = MAX(name_width, (int) strlen(e->name));
+                state_width = MAX(state_width, (int) strlen(e->state));
+        }
+        printf("%-*s  %-*s  %s\n", name_width, "NAME", state_width, "STATE", "IP");
+        for (guint i = 0; i < entries->len; i++) {
+                const VmEntry *e = &g_array_index(entries, VmEntry, i);
+
+                printf("%-*s  %-*s  %s\n", name_width, e->name, state_width, e->state,
+                       e->ip[0] ? e->ip : "-");
+        }
+}
+
+static int run_list(sd_bus *bus, const Args *args) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        g_autoptr(GArray) entries = g_array_new(FALSE, FALSE, sizeof(VmEntry));
+        int r;
+
+        r = sd_bus_call_method(bus, MVM_BUS_NAME, MVM_MANAGER_PATH, MVM_MANAGER_INTERFACE,
+                               "ListVMs", &error, &reply, "");
+        if (r < 0)
+                return fail_bus_call(args, &error, r, NULL);
+
+        r = read_vm_list(reply, entries);
+        if (r < 0)
+                return fail_bus_message(r);
+
+        if (args->json)
+                print_vm_list_json(entries);
+        else
+                print_vm_list_table(entries);
+        return EXIT_SUCCESS;
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* status */
+
+typedef struct VmInfo {
+        const char *name, *state, *workspace;
+        uint32_t owner, vcpus;
+        uint64_t memory_mib, created_at;
+        bool has_owner, has_vcpus, has_memory_mib, has_created_at;
+} VmInfo;
+
+typedef struct PropertyField {
+        const char *property;
+        const char *signature;
+        void *value;
+        bool *present;
+} PropertyField;
+
+/* Reads one "{sv}" entry already entered. Properties this client does not know, or
+ * with a type it does not expect, are skipped, so newer daemons keep working. */
+static int read_property(sd_bus_message *reply, const PropertyField *fields, size_t n_fields) {
+        const char *property, *contents;
+        int r;
+
+        r = sd_bus_message_read(reply, "s", &property);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_peek_type(reply, NULL, &contents);
+        if (r < 0)
+                return r;
+
+        for (size_t i = 0; i < n_fields; i++) {
+                if (!g_str_equal(fields[i].property, property) ||
+                    !g_str_equal(fields[i].signature, contents))
+                        continue;
+                r = sd_bus_message_read(reply, "v", contents, fields[i].value);
+                if (r < 0)
+                        return r;
+                if (fields[i].present)
+                        *fields[i].present = true;
+                return 0;
+        }
+        return sd_bus_message_skip(reply, "v");
+}
+
+static int read_vm_properties(sd_bus_message *reply, VmInfo *info) {
+        const PropertyField fields[] = {
+                { "Name",      "s", &info->name,       NULL },
+                { "State",     "s", &info->state,      NULL },
+                { "Owner",     "u", &info->owner,      &info->has_owner },
+                { "Workspace", "s", &info->workspace,  NULL },
+                { "VCPUs",     "u", &info->vcpus,      &info->has_vcpus },
+                { "MemoryMiB", "t", &info->memory_mib, &info->has_memory_mib },
+                { "CreatedAt", "t", &info->created_at, &info->has_created_at },
+        };
+        int r;
+
+        r = sd_bus_message_enter_container(reply, 'a', "{sv}");
+        if (r < 0)
+                return r;
+        while ((r = sd_bus_message_enter_container(reply, 'e', "sv")) > 0) {
+                r = read_property(reply, fields, G_N_ELEMENTS(fields));
+                if (r < 0)
+                        return r;
+                r = sd_bus_message_exit_container(reply);
+                if (r < 0)
+                        return r;
+        }
+        if (r < 0)
+                return r;
+        return sd_bus_message_exit_container(reply);
+}
+
+static void print_vm_info_json(const VmInfo *info) {
+        g_autoptr(JsonBuilder) b = json_builder_new();
+
+        json_builder_begin_object(b);
+        if (info->name) {
+                json_builder_set_member_name(b, "name");
+                json_builder_add_string_value(b, info->name);
+        }
+        if (info->state) {
+                json_builder_set_member_name(b, "state");
+                json_builder_add_string_value(b, info->state);
+        }
+        if (info->has_owner) {
+                json_builder_set_member_name(b, "owner");
+                json_builder_add_int_value(b, info->owner);
+        }
+        if (info->workspace) {
+                json_builder_set_member_name(b, "workspace");
+                json_builder_add_string_value(b, info->workspace);
+        }
+        if (info->has_vcpus) {
+                json_builder_set_member_name(b, "vcpus");
+                json_builder_add_int_value(b, info->vcpus);
+        }
+        if (info->has_memory_mib) {
+                json_builder_set_member_name(b, "memory-mib");
+                json_builder_add_int_value(b, (gint64) MIN(info->memory_mib, (uint64_t) G_MAXINT64));
+        }
+        if (info->has_created_at) {
+                json_builder_set_member_name(b, "created-at");
+                json_builder_add_int_value(b, (gint64) MIN(info->created_at, (uint64_t) G_MAXINT64));
+        }
+        json_builder_end_object(b);
+        print_json(b);
+}
+
+static void print_field(const char *key, const char *value) {
+        /* Keys padded to the longest one, "Workspace:". */
+        printf("%-11s%s\n", key, value);
+}
+
+static void print_vm_info_text(const VmInfo *info) {
+        if (info->name)
+                print_field("Name:", info->name);
+        if (info->state)
+                print_field("State:", info->state);
+        if (info->has_owner) {
+                g_autofree char *owner = format_user(info->owner);
+                print_field("Owner:", owner);
+        }
+        if (info->workspace)
+                print_field("Workspace:", info->workspace);
+        if (info->has_vcpus) {
+                g_autofree char *vcpus = g_strdup_printf("%" PRIu32, info->vcpus);
+                print_field("VCPUs:", vcpus);
+        }
+        if (info->has_memory_mib) {
+                g_autofree char *memory = g_strdup_printf("%" PRIu64 " MiB", info->memory_mib);
+                print_field("Memory:", memory);
+        }
+        if (info->has_created_at) {
+                g_autofree char *created = format_timestamp(info->created_at);
+                print_field("Created:", created);
+        }
+}
+
+static int run_status(sd_bus *bus, const Args *args) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *vm_reply = NULL, *reply = NULL;
+        VmInfo info = {};
+        const char *path;
+        int r;
+
+        r = sd_bus_call_method(bus, MVM_BUS_NAME, MVM_MANAGER_PATH, MVM_MANAGER_INTERFACE,
+                               "GetVM", &error, &vm_reply, "s", args->name);
+        if (r < 0)
+                return fail_bus_call(args, &error, r, args->name);
+        r = sd_bus_message_read(vm_reply, "o", &path);
+        if (r < 0)
+                return fail_bus_message(r);
+
+        r = sd_bus_call_method(bus, MVM_BUS_NAME, path, "org.freedesktop.DBus.Properties",
+                               "GetAll", &error, &reply, "s", MVM_VM_INTERFACE);
+        if (r < 0)
+                return fail_bus_call(args, &error, r, args->name);
+
+        r = read_vm_properties(reply, &info);
+        if (r < 0)
+                return fail_bus_message(r);
+
+        if (args->json)
+                print_vm_info_json(&info);
+        else
+                print_vm_info_text(&info);
+        return EXIT_SUCCESS;
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* Command line. */
+
+static void print_help(void) {
+        printf("%s [OPTIONS...] COMMAND ...\n"
+               "\n"
+               "Create and manage microVM workspaces through microvmd.\n"
+               "\n"
+               "Commands:\n"
+               "  create NAME [--vcpus N] [--memory SIZE] [--key FILE]...\n"
+               "                         Create a VM and its workspace; the keys in\n"
+               "                         ~/.ssh/*.pub (or the --key files) may log in\n"
+               "  delete NAME [--purge]  Delete a VM (--purge also removes its workspace)\n"
+               "  list                   List the VMs\n"
+               "  status NAME            Show the properties of a VM\n"
+               "  help                   Show this help\n"
+               "\n"
+               "Options:\n"
+               "  -h --help              Show this help\n"
+               "     --version           Show the version\n"
+               "     --no-ask-password   Do not ask for a password to authorize an action\n"
+               "     --json              Print JSON instead of tables\n"
+               "     --vcpus N           Number of virtual CPUs of a new VM\n"
+               "     --memory SIZE       Memory of a new VM: MiB, or with a suffix M, G or T\n"
+               "                         (binary units, e.g. 8G)\n"
+               "     --key FILE          Send the public keys in FILE instead of\n"
+               "                         ~/.ssh/*.pub; may be given more than once\n"
+               "     --purge             Also remove the workspace directory on delete\n"
+               "\n"
+               "Exit status: 0 success, 1 failure, 2 bad command line, 3 no such VM,\n"
+               "4 not authorized.\n"
+               "\n"
+               "See the %s(1) man page for details.\n",
+               PROGRAM_NAME, PROGRAM_NAME);
+}
+
+enum {
+        ARG_VERSION = 0x100,
+        ARG_NO_ASK_PASSWORD,
+        ARG_JSON,
+        ARG_VCPUS,
+        ARG_MEMORY,
+        ARG_KEY,
+        ARG_PURGE,
+};
+
+/* Accepted both before and after the command. */
+#define GLOBAL_OPTIONS                                                          \
+        { "help",            no_argument,       NULL, 'h'                 }, \
+        { "version",         no_argument,       NULL, ARG_VERSION         }, \
+        { "no-ask-password", no_argument,       NULL, ARG_NO_ASK_PASSWORD }, \
+        { "json",            no_argument,       NULL, ARG_JSON            }
+
+static const struct option global_options[] = {
+        GLOBAL_OPTIONS,
+        {}
+};
+
+static const struct option create_options[] = {
+        GLOBAL_OPTIONS,
+        { "vcpus",  required_argument, NULL, ARG_VCPUS  },
+        { "memory", required_argument, NULL, ARG_MEMORY },
+        { "key",    required_argument, NULL, ARG_KEY    },
+        {}
+};
+
+static const struct option delete_options[] = {
+        GLOBAL_OPTIONS,
+        { "purge", no_argument, NULL, ARG_PURGE },
+        {}
+};
+
+typedef struct Command {
+        const char *name;
+        bool takes_name;
+        const struct option *options;
+        int (*run)(sd_bus *bus, const Args *args);
+} Command;
+
+static const Command commands[] = {
+        { "create", true,  create_options, run_create },
+        { "delete", true,  delete_options, run_delete },
+        { "list",   false, global_options, run_list   },
+        { "status", true,  global_options, run_status },
+        { "help",   false, global_options, NULL       }, /* prints the help */
+};
+
+static int parse_vcpus(const char *value, Args *args) {
+        uint64_t v;
+
+        if (mvm_parse_uint64(value, &v) < 0)
+                return fail(EXIT_USAGE, "--vcpus needs a positive whole number, not '%s'", value);
+        if (v == 0 || v > UINT32_MAX)
+                return fail(EXIT_USAGE, "--vcpus %s is out of range (1 to %" PRIu32 ")",
+                            value, UINT32_MAX);
+        args->vcpus = (uint32_t) v;
+        args->vcpus_set = true;
+        return -1;
+}
+
+static int parse_memory(const char *value, Args *args) {
+        uint64_t mib;
+        int r;
+
+        r = mvm_parse_size_mib(value, &mib);
+        if (r == -ERANGE)
+                return fail(EXIT_USAGE, "--memory %s is too large", value);
+        if (r < 0)
+                return fail(EXIT_USAGE, "--memory needs a size in MiB or with a suffix M, G or T "
+                            "(e.g. 4096 or 4G), not '%s'", value);
+        if (mib == 0)
+                return fail(EXIT_USAGE, "--memory must be more than 0");
+        args->memory_mib = mib;
+        args->memory_set = true;
+        return -1;
+}
+
+/* Returns -1 to go on, otherwise the exit code (0 after --help or --version). */
+static int handle_option(int c, char **argv, Args *args) {
+        switch (c) {
+        case 'h':
+                print_help();
+                return EXIT_SUCCESS;
+        case ARG_VERSION:
+                printf("%s %s\n", PROGRAM_NAME, PACKAGE_VERSION);
+                return EXIT_SUCCESS;
+        case ARG_NO_ASK_PASSWORD:
+                args->ask_password = false;
+                return -1;
+        case ARG_JSON:
+                args->json = true;
+                return -1;
+        case ARG_VCPUS:
+                return parse_vcpus(optarg, args);
+        case ARG_MEMORY:
+                return parse_memory(optarg, args);
+        case ARG_KEY:
+                if (!optarg[0])
+                        return usage_error("--key needs a file name");
+                if (!args->key_files)
+                        args->key_files = g_ptr_array_new();
+                g_ptr_array_add(args->key_files, optarg);
+                return -1;
+        case ARG_PURGE:
+                args->purge = true;
+                return -1;
+        case ':':
+                return usage_error("option '%s' needs a value", argv[optind - 1]);
+        case '?':
+                if (!g_str_has_prefix(argv[optind - 1], "--"))
+                        return usage_error("unknown option '-%c'", optopt);
+                if (optopt != 0)
+                        return usage_error("option '%s' takes no value", argv[optind - 1]);
+                return usage_error("unknown option '%s'", argv[optind - 1]);
+        default:
+                return fail(EXIT_FAILURE, "unexpected option %d", c);
+        }
+}
+
+/* Parses options up to the end of argv. Returns -1 to go on, or the exit code. */
+static int parse_options(int argc, char **argv, const char *optstring,
+                         const struct option *options, Args *args) {
+        int c;
+
+        opterr = 0;
+        while ((c = getopt_long(argc, argv, optstring, options, NULL)) >= 0) {
+                int r = handle_option(c, argv, args);
+                if (r >= 0)
+                        return r;
+        }
+        return -1;
+}
+
+static const Command *find_command(const char *name) {
+        for (size_t i = 0; i < G_N_ELEMENTS(commands); i++)
+                if (g_str_equal(commands[i].name, name))
+                        return &commands[i];
+        return NULL;
+}
+
+/* Parses the whole command line. Returns -1 and the command to run, or the exit code. */
+static int parse_argv(int argc, char **argv, Args *args, const Command **ret_command) {
+        const Command *command;
+        char **cmd_argv;
+        int cmd_argc, r, n_positional;
+
+        /* "+": stop at the command word; its own options are parsed below. */
+        r = parse_options(argc, argv, "+:h", global_options, args);
+        if (r >= 0)
+                return r;
+        if (optind >= argc)
+                return usage_error("no command given");
+
+        command = find_command(argv[optind]);
+        if (!command)
+                return usage_error("unknown command '%s'", argv[optind]);
+
+        /* Options may come before or after the NAME: parse the rest from scratch,
+         * with argv[0] being the command word. */
+        cmd_argv = argv + optind;
+        cmd_argc = argc - optind;
+        optind = 0;
+        r = parse_options(cmd_argc, cmd_argv, ":h", command->options, args);
+        if (r >= 0)
+                return r;
+
+        n_positional = cmd_argc - optind;
+        if (command->takes_name) {
+                const char *reason;
+
+                if (n_positional < 1)
+                        return usage_error("'%s' needs the name of a VM", command->name);
+                args->name = cmd_argv[optind];
+                reason = mvm_name_invalid_reason(args->name);
+                if (reason)
+                        return fail(EXIT_USAGE, "invalid VM name '%s': %s", args->name, reason);
+                n_positional--;
+        }
+        if (n_positional > 0)
+                return usage_error("too many arguments for '%s'", command->name);
+
+        if (args->key_files)
+                g_ptr_array_add(args->key_files, NULL);
+        *ret_command = command;
+        return -1;
+}
+
+static int finish_output(int exit_code) {
+        if (fflush(stdout) != 0 || ferror(stdout)) {
+                int saved = errno;
+                if (exit_code == EXIT_SUCCESS)
+                        return fail(EXIT_FAILURE, "cannot write the output: %s", strerror(saved));
+        }
+        return exit_code;
+}
+
+int main(int argc, char **argv) {
+        Args args = { .ask_password = true };
+        const Command *command = NULL;
+        sd_bus *bus = NULL;
+        int r;
+
+        r = parse_argv(argc, argv, &args, &command);
+        if (r >= 0) {
+                args_clear(&args);
+                return finish_output(r);
+        }
+
+        if (!command->run) {
+                print_help();
+                args_clear(&args);
+                return finish_output(EXIT_SUCCESS);
+        }
+
+        r = open_bus(&args, &bus);
+        if (r == 0) {
+                r = command->run(bus, &args);
+                sd_bus_flush_close_unref(bus);
+        }
+
+        polkit_agent_close();
+        args_clear(&args);
+        return finish_output(r);
+}
