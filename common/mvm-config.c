@@ -58,7 +58,7 @@ MvmConfig *mvm_config_load(const char *path, GError **error) {
         g_auto(GStrv) groups = NULL, keys = NULL;
         uint64_t v;
 
-        if (!g_key_file_load_from_file(kf, path, G_KEY_FILE_NONE, &local)) {
+        if (!g_key_file_load_from_file(kf, path, G_KEY_FILE_KEEP_TRANSLATIONS, &local)) {
                 if (g_error_matches(local, G_FILE_ERROR, G_FILE_ERROR_NOENT))
                         return g_steal_pointer(&c);
                 g_set_error(error, MVM_CONFIG_ERROR, 0, "%s: %s", path, local->message);
@@ -95,6 +95,8 @@ MvmConfig *mvm_config_load(const char *path, GError **error) {
                         return NULL;
                 }
                 canon = g_canonicalize_filename(dir, "/");
+                if (g_str_has_prefix(canon, "//"))
+                        memmove(canon, canon + 1, strlen(canon));
                 if (strcmp(canon, "/") == 0) {
                         g_set_error(error, MVM_CONFIG_ERROR, 0,
                                     "%s: [%s] WorkspaceBaseDir must not be /", path, GROUP);

@@ -71,6 +71,32 @@ static const char *get_string(JsonObject *o, const char *member, GError **error)
         return json_node_get_string(n);
 }
 
+/* json-glib reads more than JSON; refuse anything but one object, and \u0000 escapes. */
+static gboolean is_single_object(const char *data, size_t n) {
+        size_t i = 0, depth = 0;
+        gboolean in_string = FALSE;
+
+        while (i < n && g_ascii_isspace(data[i])) i++;
+        if (i >= n || data[i] != '{') return FALSE;
+        for (; i < n; i++) {
+                char c = data[i];
+                if (in_string) {
+                        if (c == '\\') {
+                                if (i + 5 < n && data[i + 1] == 'u' && strncmp(data + i + 2, "0000", 4) == 0)
+                                        return FALSE;
+                                i++;
+                        } else if (c == '"')
+                                in_string = FALSE;
+                        continue;
+                }
+                if (c == '"') in_string = TRUE;
+                else if (c == '{' || c == '[') depth++;
+                else if ((c == '}' || c == ']') && --depth == 0) { i++; break; }
+        }
+        while (i < n && g_ascii_isspace(data[i])) i++;
+        return i == n;
+}
+
 MvmVmDef *mvm_vmdef_from_json(const char *data, gssize length, GError **error) {
         g_autoptr(JsonParser) parser = json_parser_new();
         g_autoptr(MvmVmDef) d = g_new0(MvmVmDef, 1);
@@ -85,6 +111,10 @@ MvmVmDef *mvm_vmdef_from_json(const char *data, gssize length, GError **error) {
         /* json-glib accepts embedded NULs up to the first one; a definition never has any. */
         if (memchr(data, '\0', (size_t) length)) {
                 g_set_error(error, MVM_VMDEF_ERROR, 0, "the file contains a NUL byte");
+                return NULL;
+        }
+        if (!is_single_object(data, (size_t) length)) {
+                g_set_error(error, MVM_VMDEF_ERROR, 0, "not a single JSON object");
                 return NULL;
         }
         if (!json_parser_load_from_data(parser, data, length, &local)) {

@@ -1,0 +1,401 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* microvmd.conf: the documented defaults (README.md, "The config file"), overrides, and
+ * every way a file is refused. */
+
+#include <glib.h>
+#include <glib/gstdio.h>
+#include <string.h>
+
+#include "config.h"
+#include "mvm-config.h"
+
+/* A temporary directory per test, holding the config file under test. */
+typedef struct {
+        char *dir;
+        char *path;
+} Fixture;
+
+static void fixture_setup(Fixture *f, gconstpointer data) {
+        g_autoptr(GError) error = NULL;
+
+        f->dir = g_dir_make_tmp("mvm-test-config-XXXXXX", &error);
+        g_assert_no_error(error);
+        f->path = g_build_filename(f->dir, "microvmd.conf", NULL);
+}
+
+static void fixture_teardown(Fixture *f, gconstpointer data) {
+        g_autoptr(GDir) d = NULL;
+        const char *name;
+
+        /* Tests only create plain files and empty directories directly inside f->dir. */
+        d = g_dir_open(f->dir, 0, NULL);
+        while (d && (name = g_dir_read_name(d))) {
+                g_autofree char *p = g_build_filename(f->dir, name, NULL);
+                if (g_file_test(p, G_FILE_TEST_IS_DIR))
+                        g_assert_cmpint(g_rmdir(p), ==, 0);
+                else
+                        g_assert_cmpint(g_unlink(p), ==, 0);
+        }
+        g_assert_cmpint(g_rmdir(f->dir), ==, 0);
+        g_free(f->path);
+        g_free(f->dir);
+}
+
+static void write_file(const char *path, const char *text) {
+        g_autoptr(GError) error = NULL;
+
+        g_file_set_contents(path, text, -1, &error);
+        g_assert_no_error(error);
+}
+
+static MvmConfig *load_text(Fixture *f, const char *text, GError **error) {
+        write_file(f->path, text);
+        return mvm_config_load(f->path, error);
+}
+
+static void assert_defaults(const MvmConfig *c) {
+        g_assert_nonnull(c);
+        g_assert_cmpstr(c->workspace_base_dir, ==, MICROVM_DEFAULT_WORKSPACE_BASE_DIR);
+        g_assert_cmpuint(c->default_vcpus, ==, 8);
+        g_assert_cmpuint(c->default_memory_mib, ==, 4096);
+        g_assert_cmpuint(c->max_vcpus, ==, 64);
+        g_assert_cmpuint(c->max_memory_mib, ==, 65536);
+}
+
+/* A refused file: NULL, an error in our domain naming the file and (if given) the key. */
+static void assert_refused(Fixture *f, const char *text, const char *must_mention) {
+        g_autoptr(GError) error = NULL;
+        g_autoptr(MvmConfig) c = load_text(f, text, &error);
+        g_autofree char *shown = g_strescape(text, NULL);
+
+        if (c || !error) {
+                g_test_message("config \"%s\" was accepted, expected an error", shown);
+                g_test_fail();
+                return;
+        }
+        g_assert_true(error->domain == MVM_CONFIG_ERROR);
+        g_assert_nonnull(strstr(error->message, f->path));
+        if (must_mention && !strstr(error->message, must_mention)) {
+                g_test_message("config \"%s\": error \"%s\" does not mention \"%s\"", shown,
+                               error->message, must_mention);
+                g_test_fail();
+        }
+}
+
+static void test_builtin_defaults(void) {
+        g_autoptr(MvmConfig) c = mvm_config_new_default();
+
+        assert_defaults(c);
+        /* The build's default is the documented one unless the build moved the state dir. */
+        g_assert_true(g_str_has_suffix(MICROVM_DEFAULT_WORKSPACE_BASE_DIR, "/lib/microvm/workspaces"));
+        g_assert_true(g_path_is_absolute(MICROVM_DEFAULT_WORKSPACE_BASE_DIR));
+        mvm_config_free(NULL);
+}
+
+static void test_missing_file(Fixture *f, gconstpointer data) {
+        g_autoptr(GError) error = NULL;
+        g_autoptr(MvmConfig) c = mvm_config_load(f->path, &error);
+
+        g_assert_no_error(error);
+        assert_defaults(c);
+
+        /* Also when the directory holding it does not exist. */
+        g_autofree char *deeper = g_build_filename(f->dir, "no-such-dir", "microvmd.conf", NULL);
+        g_autoptr(MvmConfig) c2 = mvm_config_load(deeper, &error);
+        g_assert_no_error(error);
+        assert_defaults(c2);
+}
+
+static void test_empty_files(Fixture *f, gconstpointer data) {
+        static const char *const texts[] = {
+                "",
+                "\n\n",
+                "# only a comment\n",
+                "[Manager]\n",
+                "# The shipped example: everything commented out.\n"
+                "[Manager]\n"
+                "#WorkspaceBaseDir=/var/lib/microvm/workspaces\n"
+                "#DefaultVCPUs=8\n",
+        };
+
+        for (size_t i = 0; i < G_N_ELEMENTS(texts); i++) {
+                g_autoptr(GError) error = NULL;
+                g_autoptr(MvmConfig) c = load_text(f, texts[i], &error);
+                g_assert_no_error(error);
+                assert_defaults(c);
+        }
+}
+
+/* The README's example file, values as documented, loads to the defaults. */
+static void test_documented_example(Fixture *f, gconstpointer data) {
+        g_autoptr(GError) error = NULL;
+        g_autoptr(MvmConfig) c = load_text(f,
+                "[Manager]\n"
+                "# Where workspaces are created; must be an absolute path to a directory owned by root.\n"
+                "WorkspaceBaseDir=" MICROVM_DEFAULT_WORKSPACE_BASE_DIR "\n"
+                "# Size of a new VM when the caller does not say.\n"
+                "DefaultVCPUs=8\n"
+                "DefaultMemoryMiB=4096\n"
+                "# The largest size a caller may ask for.\n"
+                "MaxVCPUs=64\n"
+                "MaxMemoryMiB=65536\n", &error);
+
+        g_assert_no_error(error);
+        assert_defaults(c);
+}
+
+static void test_override_all(Fixture *f, gconstpointer data) {
+        g_autoptr(GError) error = NULL;
+        g_autoptr(MvmConfig) c = load_text(f,
+                "[Manager]\n"
+                "WorkspaceBaseDir=/srv/microvm/ws\n"
+                "DefaultVCPUs=2\n"
+                "DefaultMemoryMiB=1024\n"
+                "MaxVCPUs=16\n"
+                "MaxMemoryMiB=32768\n", &error);
+
+        g_assert_no_error(error);
+        g_assert_nonnull(c);
+        g_assert_cmpstr(c->workspace_base_dir, ==, "/srv/microvm/ws");
+        g_assert_cmpuint(c->default_vcpus, ==, 2);
+        g_assert_cmpuint(c->default_memory_mib, ==, 1024);
+        g_assert_cmpuint(c->max_vcpus, ==, 16);
+        g_assert_cmpuint(c->max_memory_mib, ==, 32768);
+}
+
+/* Each key alone changes only its own field. */
+static void test_override_each(Fixture *f, gconstpointer data) {
+        g_autoptr(GError) error = NULL;
+        g_autoptr(MvmConfig) c = NULL;
+
+        c = load_text(f, "[Manager]\nWorkspaceBaseDir=/srv/ws\n", &error);
+        g_assert_no_error(error);
+        g_assert_cmpstr(c->workspace_base_dir, ==, "/srv/ws");
+        g_assert_cmpuint(c->default_vcpus, ==, 8);
+        g_assert_cmpuint(c->default_memory_mib, ==, 4096);
+        g_assert_cmpuint(c->max_vcpus, ==, 64);
+        g_assert_cmpuint(c->max_memory_mib, ==, 65536);
+        g_clear_pointer(&c, mvm_config_free);
+
+        c = load_text(f, "[Manager]\nDefaultVCPUs=3\n", &error);
+        g_assert_no_error(error);
+        g_assert_cmpstr(c->workspace_base_dir, ==, MICROVM_DEFAULT_WORKSPACE_BASE_DIR);
+        g_assert_cmpuint(c->default_vcpus, ==, 3);
+        g_assert_cmpuint(c->default_memory_mib, ==, 4096);
+        g_assert_cmpuint(c->max_vcpus, ==, 64);
+        g_assert_cmpuint(c->max_memory_mib, ==, 65536);
+        g_clear_pointer(&c, mvm_config_free);
+
+        c = load_text(f, "[Manager]\nDefaultMemoryMiB=2048\n", &error);
+        g_assert_no_error(error);
+        g_assert_cmpstr(c->workspace_base_dir, ==, MICROVM_DEFAULT_WORKSPACE_BASE_DIR);
+        g_assert_cmpuint(c->default_vcpus, ==, 8);
+        g_assert_cmpuint(c->default_memory_mib, ==, 2048);
+        g_assert_cmpuint(c->max_vcpus, ==, 64);
+        g_assert_cmpuint(c->max_memory_mib, ==, 65536);
+        g_clear_pointer(&c, mvm_config_free);
+
+        c = load_text(f, "[Manager]\nMaxVCPUs=128\n", &error);
+        g_assert_no_error(error);
+        g_assert_cmpstr(c->workspace_base_dir, ==, MICROVM_DEFAULT_WORKSPACE_BASE_DIR);
+        g_assert_cmpuint(c->default_vcpus, ==, 8);
+        g_assert_cmpuint(c->default_memory_mib, ==, 4096);
+        g_assert_cmpuint(c->max_vcpus, ==, 128);
+        g_assert_cmpuint(c->max_memory_mib, ==, 65536);
+        g_clear_pointer(&c, mvm_config_free);
+
+        c = load_text(f, "[Manager]\nMaxMemoryMiB=1048576\n", &error);
+        g_assert_no_error(error);
+        g_assert_cmpstr(c->workspace_base_dir, ==, MICROVM_DEFAULT_WORKSPACE_BASE_DIR);
+        g_assert_cmpuint(c->default_vcpus, ==, 8);
+        g_assert_cmpuint(c->default_memory_mib, ==, 4096);
+        g_assert_cmpuint(c->max_vcpus, ==, 64);
+        g_assert_cmpuint(c->max_memory_mib, ==, 1048576);
+}
+
+/* Edge values that are allowed: the smallest sizes, defaults equal to the maximums,
+ * a raised maximum allowing a larger default, blanks around '=' and the value. */
+static void test_edge_values(Fixture *f, gconstpointer data) {
+        g_autoptr(GError) error = NULL;
+        g_autoptr(MvmConfig) c = NULL;
+
+        c = load_text(f,
+                      "[Manager]\nDefaultVCPUs=1\nMaxVCPUs=1\n"
+                      "DefaultMemoryMiB=128\nMaxMemoryMiB=128\n", &error);
+        g_assert_no_error(error);
+        g_assert_cmpuint(c->default_vcpus, ==, 1);
+        g_assert_cmpuint(c->max_vcpus, ==, 1);
+        g_assert_cmpuint(c->default_memory_mib, ==, MVM_MIN_MEMORY_MIB);
+        g_assert_cmpuint(c->max_memory_mib, ==, MVM_MIN_MEMORY_MIB);
+        g_clear_pointer(&c, mvm_config_free);
+
+        c = load_text(f, "[Manager]\nDefaultVCPUs=64\nDefaultMemoryMiB=65536\n", &error);
+        g_assert_no_error(error);
+        g_assert_cmpuint(c->default_vcpus, ==, 64);
+        g_assert_cmpuint(c->default_memory_mib, ==, 65536);
+        g_clear_pointer(&c, mvm_config_free);
+
+        /* The order of the keys in the file does not matter. */
+        c = load_text(f, "[Manager]\nDefaultVCPUs=100\nDefaultMemoryMiB=100000\n"
+                         "MaxVCPUs=256\nMaxMemoryMiB=262144\n", &error);
+        g_assert_no_error(error);
+        g_assert_cmpuint(c->default_vcpus, ==, 100);
+        g_assert_cmpuint(c->max_vcpus, ==, 256);
+        g_assert_cmpuint(c->default_memory_mib, ==, 100000);
+        g_assert_cmpuint(c->max_memory_mib, ==, 262144);
+        g_clear_pointer(&c, mvm_config_free);
+
+        c = load_text(f, "[Manager]\nDefaultVCPUs = 4\nMaxVCPUs=32   \n", &error);
+        g_assert_no_error(error);
+        g_assert_cmpuint(c->default_vcpus, ==, 4);
+        g_assert_cmpuint(c->max_vcpus, ==, 32);
+}
+
+static void test_unknown_group(Fixture *f, gconstpointer data) {
+        assert_refused(f, "[Other]\nDefaultVCPUs=4\n", "Other");
+        assert_refused(f, "[Manager]\nDefaultVCPUs=4\n[Other]\n", "Other");
+        assert_refused(f, "[manager]\nDefaultVCPUs=4\n", "manager");
+        assert_refused(f, "[Manager ]\n", NULL);
+        assert_refused(f, "[Network]\n", "Network");
+}
+
+static void test_unknown_key(Fixture *f, gconstpointer data) {
+        assert_refused(f, "[Manager]\nFoo=1\n", "Foo");
+        assert_refused(f, "[Manager]\nWorkspaceBasedir=/srv/ws\n", "WorkspaceBasedir");
+        assert_refused(f, "[Manager]\nMaxVcpus=4\n", "MaxVcpus");
+        assert_refused(f, "[Manager]\nDefaultVCPUs=4\nDefaultMemory=1024\n", "DefaultMemory");
+        /* A localized variant is not a known key either. */
+        assert_refused(f, "[Manager]\nDefaultVCPUs[de]=4\n", "DefaultVCPUs[de]");
+}
+
+static void test_bad_numbers(Fixture *f, gconstpointer data) {
+        static const char *const keys[] = { "DefaultVCPUs", "DefaultMemoryMiB", "MaxVCPUs", "MaxMemoryMiB" };
+        static const char *const bad[] = {
+                "abc", "-1", "0", "8x", "x8", "", " ", "1.5", "1e3", "0x10", "+8", "8 8", "8G",
+                "\xc3\xa9", "99999999999999999999", "18446744073709551615", "18446744073709551616",
+                "4294967296", "4294967297",
+        };
+
+        for (size_t k = 0; k < G_N_ELEMENTS(keys); k++)
+                for (size_t b = 0; b < G_N_ELEMENTS(bad); b++) {
+                        g_autofree char *text = g_strdup_printf("[Manager]\n%s=%s\n", keys[k], bad[b]);
+                        assert_refused(f, text, keys[k]);
+                }
+
+        /* Below the minimum memory. */
+        assert_refused(f, "[Manager]\nDefaultMemoryMiB=127\n", "DefaultMemoryMiB");
+        assert_refused(f, "[Manager]\nMaxMemoryMiB=127\n", "MaxMemoryMiB");
+        assert_refused(f, "[Manager]\nDefaultMemoryMiB=1\n", "DefaultMemoryMiB");
+        /* Above the default maximums. */
+        assert_refused(f, "[Manager]\nDefaultVCPUs=65\n", "DefaultVCPUs");
+        assert_refused(f, "[Manager]\nDefaultMemoryMiB=65537\n", "DefaultMemoryMiB");
+        /* Absurd maximums. */
+        assert_refused(f, "[Manager]\nMaxVCPUs=1000000\n", "MaxVCPUs");
+        assert_refused(f, "[Manager]\nMaxMemoryMiB=9223372036854775807\n", "MaxMemoryMiB");
+}
+
+/* Lowering a maximum below the (unchanged) default cannot leave a config where every
+ * plain create fails. */
+static void test_defaults_above_max(Fixture *f, gconstpointer data) {
+        assert_refused(f, "[Manager]\nMaxVCPUs=4\n", NULL);
+        assert_refused(f, "[Manager]\nMaxMemoryMiB=2048\n", NULL);
+        assert_refused(f, "[Manager]\nDefaultVCPUs=8\nMaxVCPUs=4\n", NULL);
+        assert_refused(f, "[Manager]\nMaxVCPUs=4\nDefaultVCPUs=5\n", NULL);
+        assert_refused(f, "[Manager]\nDefaultMemoryMiB=4096\nMaxMemoryMiB=4095\n", NULL);
+}
+
+static void test_workspace_relative(Fixture *f, gconstpointer data) {
+        static const char *const dirs[] = { "srv/ws", "./ws", "ws", "~/ws", "../ws", "", "$HOME/ws" };
+
+        for (size_t i = 0; i < G_N_ELEMENTS(dirs); i++) {
+                g_autofree char *text = g_strdup_printf("[Manager]\nWorkspaceBaseDir=%s\n", dirs[i]);
+                assert_refused(f, text, "WorkspaceBaseDir");
+        }
+}
+
+static void test_workspace_root(Fixture *f, gconstpointer data) {
+        static const char *const dirs[] = {
+                "/", "//", "///", "////", "/.", "/./", "/..", "/../..", "/srv/..", "/srv/../",
+                "/srv/ws/../..", "//srv/..", "/./././",
+        };
+
+        for (size_t i = 0; i < G_N_ELEMENTS(dirs); i++) {
+                g_autofree char *text = g_strdup_printf("[Manager]\nWorkspaceBaseDir=%s\n", dirs[i]);
+                assert_refused(f, text, "WorkspaceBaseDir");
+        }
+}
+
+static void test_workspace_canonicalized(Fixture *f, gconstpointer data) {
+        static const struct {
+                const char *in, *out;
+        } cases[] = {
+                { "/srv//ws/", "/srv/ws" },
+                { "/srv/ws/", "/srv/ws" },
+                { "/srv/./ws", "/srv/ws" },
+                { "/srv/x/../ws", "/srv/ws" },
+                { "/srv/ws/.", "/srv/ws" },
+                { "///srv///ws///", "/srv/ws" },
+                { "//srv/ws", "/srv/ws" },
+                { "/srv/my workspaces", "/srv/my workspaces" },
+                { "/srv/w\xc3\xa9", "/srv/w\xc3\xa9" },
+        };
+
+        for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+                g_autoptr(GError) error = NULL;
+                g_autofree char *text = g_strdup_printf("[Manager]\nWorkspaceBaseDir=%s\n", cases[i].in);
+                g_autoptr(MvmConfig) c = load_text(f, text, &error);
+
+                g_assert_no_error(error);
+                if (g_strcmp0(c->workspace_base_dir, cases[i].out) != 0) {
+                        g_test_message("WorkspaceBaseDir=%s: expected %s, got %s", cases[i].in,
+                                       cases[i].out, c->workspace_base_dir);
+                        g_test_fail();
+                }
+        }
+}
+
+/* A file that exists but cannot be read or parsed is an error, never the defaults. */
+static void test_unreadable(Fixture *f, gconstpointer data) {
+        g_autoptr(GError) error = NULL;
+        g_autoptr(MvmConfig) c = NULL;
+
+        g_assert_cmpint(g_mkdir(f->path, 0755), ==, 0);
+        c = mvm_config_load(f->path, &error);
+        g_assert_null(c);
+        g_assert_nonnull(error);
+        g_assert_true(error->domain == MVM_CONFIG_ERROR);
+        g_assert_nonnull(strstr(error->message, f->path));
+        g_assert_cmpint(g_rmdir(f->path), ==, 0);
+}
+
+static void test_not_a_key_file(Fixture *f, gconstpointer data) {
+        assert_refused(f, "this is not a key file\n", NULL);
+        assert_refused(f, "DefaultVCPUs=4\n", NULL);               /* key before any group */
+        assert_refused(f, "[Manager\nDefaultVCPUs=4\n", NULL);
+        assert_refused(f, "{\"DefaultVCPUs\": 4}\n", NULL);
+}
+
+int main(int argc, char *argv[]) {
+        g_test_init(&argc, &argv, NULL);
+
+#define ADD(path, fn) g_test_add(path, Fixture, NULL, fixture_setup, fn, fixture_teardown)
+        g_test_add_func("/config/builtin-defaults", test_builtin_defaults);
+        ADD("/config/missing-file", test_missing_file);
+        ADD("/config/empty-files", test_empty_files);
+        ADD("/config/documented-example", test_documented_example);
+        ADD("/config/override-all", test_override_all);
+        ADD("/config/override-each", test_override_each);
+        ADD("/config/edge-values", test_edge_values);
+        ADD("/config/unknown-group", test_unknown_group);
+        ADD("/config/unknown-key", test_unknown_key);
+        ADD("/config/bad-numbers", test_bad_numbers);
+        ADD("/config/defaults-above-max", test_defaults_above_max);
+        ADD("/config/workspace-relative", test_workspace_relative);
+        ADD("/config/workspace-root", test_workspace_root);
+        ADD("/config/workspace-canonicalized", test_workspace_canonicalized);
+        ADD("/config/unreadable", test_unreadable);
+        ADD("/config/not-a-key-file", test_not_a_key_file);
+#undef ADD
+
+        return g_test_run();
+}
