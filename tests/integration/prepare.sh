@@ -1,0 +1,69 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# shellcheck shell=bash
+#
+# Shared by tests/demo and tests/run-all: installs the Debian packages needed to build
+# microvmd and to test it in a disposable container, and configures and builds a tree.
+
+# Build: compiler, meson, the libraries, gettext/itstool for the translated polkit policy.
+# Container tests: systemd (booted in the container), systemd-nspawn, dbus-daemon,
+# polkitd, ssh-keygen, gdbus (prints D-Bus error names), python3 (JSON checks).
+PREPARE_PACKAGES=(
+        meson ninja-build gcc libc6-dev pkg-config
+        libsystemd-dev libpolkit-gobject-1-dev libglib2.0-dev libglib2.0-bin
+        libjson-glib-dev libdbus-1-dev gettext itstool
+        systemd systemd-container dbus polkitd util-linux passwd
+        openssh-client python3 bash-completion iproute2
+)
+
+prepare_log() {
+        echo "==> $*" >&2
+}
+
+prepare_missing_packages() {
+        local pkg status
+        for pkg in "${PREPARE_PACKAGES[@]}"; do
+                status=$(dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null) || status=""
+                [[ $status == installed ]] || echo "$pkg"
+        done
+}
+
+# Installs what is missing; does nothing (and needs no network) when all is there.
+prepare_install_packages() {
+        if ! command -v dpkg-query >/dev/null; then
+                prepare_log "not a Debian system: install by hand: ${PREPARE_PACKAGES[*]}"
+                return 0
+        fi
+        local missing
+        missing=$(prepare_missing_packages | tr '\n' ' ')
+        if [[ -z $missing ]]; then
+                prepare_log "all needed Debian packages are installed"
+                return 0
+        fi
+        if [[ $(id -u) -ne 0 ]]; then
+                prepare_log "missing packages: $missing; run as root to install them"
+                return 1
+        fi
+        prepare_log "installing: $missing"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -q
+        # shellcheck disable=SC2086 # one word per package
+        apt-get install -y -q $missing
+}
+
+# prepare_build SRC_DIR BUILD_DIR [MESON OPTIONS...]: configures (or reconfigures with
+# the same options) and builds. The prefix and dirs are those a distribution uses, so
+# `meson install` puts files where the system's dbus-daemon, systemd and polkitd look.
+prepare_build() {
+        local src=$1 build=$2
+        shift 2
+        local options=(--prefix=/usr --sysconfdir=/etc --localstatedir=/var -Dwerror=true "$@")
+        if [[ -f $build/meson-private/coredata.dat ]]; then
+                prepare_log "reconfiguring $build"
+                meson configure "$build" "${options[@]}"
+        else
+                prepare_log "configuring $build"
+                meson setup "$build" "$src" "${options[@]}"
+        fi
+        prepare_log "building $build"
+        meson compile -C "$build"
+}

@@ -1,0 +1,598 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+#
+# Integration test of the foundation: microvmd installed into a disposable container
+# that boots a real systemd, so D-Bus activation, dbus-daemon and polkitd are the real
+# ones. Real users: alice and carol in the group microvm, bob in neither.
+#
+# Usage: tests/integration/test-foundation.sh [BUILD_DIR]
+# BUILD_DIR (default: build/) must be configured with
+#     --prefix=/usr --sysconfdir=/etc --localstatedir=/var
+# Exit status: 0 all checks passed, 1 a check failed, 77 a container cannot run here.
+# TEST_VERBOSE=1 prints the output of passing checks too.
+
+# The checks are called through check(), which shellcheck cannot see.
+# shellcheck disable=SC2317
+
+set -uo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+SRC_ROOT=$(cd "$HERE/../.." && pwd)
+BUILD_DIR=$(realpath -m "${1:-${BUILD_DIR:-$SRC_ROOT/build}}")
+
+# shellcheck source-path=SCRIPTDIR source=container.sh
+source "$HERE/container.sh"
+
+BUS=org.microvm.Manager
+MPATH=/org/microvm/Manager
+MIFACE=org.microvm.Manager
+VMIFACE=org.microvm.Manager.VM
+STATE=/var/lib/microvm
+WS=$STATE/workspaces
+
+E_INVALID_NAME=org.microvm.Error.InvalidName
+E_INVALID_ARG=org.microvm.Error.InvalidArgument
+E_NO_SUCH_VM=org.microvm.Error.NoSuchVM
+E_EXISTS=org.microvm.Error.AlreadyExists
+E_REFUSED="org.microvm.Error.NotAuthorized|org.freedesktop.DBus.Error.InteractiveAuthorizationRequired"
+
+# ---------------------------------------------------------------- check runner
+
+PASSED=()
+FAILED=()
+CHECK_LOG=$(mktemp /tmp/microvm-check.XXXXXXXX)
+
+# check NAME FUNCTION: runs FUNCTION in a subshell with errexit, so the first failing
+# command fails the check; prints PASS or FAIL with the reason.
+check() {
+        local name=$1 func=$2 rc
+        # Not "( ... ) || rc=$?": errexit is ignored in the left-hand side of ||.
+        (
+                set -eE
+                trap 'rc=$?; [[ $BASH_COMMAND == fail* || $BASH_COMMAND == expect_* ]] ||
+                        echo "  failed (exit $rc): $BASH_COMMAND"' ERR
+                "$func"
+        ) >"$CHECK_LOG" 2>&1
+        rc=$?
+        if ((rc == 0)); then
+                PASSED+=("$name")
+                echo "PASS: $name"
+                [[ ${TEST_VERBOSE:-0} == 1 ]] && sed 's/^/    /' "$CHECK_LOG"
+        else
+                FAILED+=("$name")
+                echo "FAIL: $name"
+                sed 's/^/    /' "$CHECK_LOG"
+        fi
+        return 0
+}
+
+fail() {
+        echo "  $*"
+        return 1
+}
+
+expect_eq() {
+        local what=$1 actual=$2 expected=$3
+        [[ $actual == "$expected" ]] || fail "$what: expected '$expected', got '$actual'"
+}
+
+# ---------------------------------------------------------------- helpers
+
+client() {
+        local user=$1
+        shift
+        as_user "$user" microvm-client --no-ask-password "$@"
+}
+
+# gcall USER OBJECT_PATH INTERFACE.METHOD ARGS...: gdbus prints the D-Bus error name,
+# busctl only the message.
+gcall() {
+        local user=$1 path=$2 method=$3
+        shift 3
+        as_user "$user" gdbus call --system --dest "$BUS" --object-path "$path" \
+                --method "$method" "$@"
+}
+
+vm_path() {
+        # sd_bus_path_encode: every byte but [A-Za-z0-9] becomes _XX.
+        local name=$1 out="" i c
+        for ((i = 0; i < ${#name}; i++)); do
+                c=${name:i:1}
+                if [[ $c == [A-Za-z0-9] ]]; then
+                        out+=$c
+                else
+                        out+=$(printf '_%02x' "'$c")
+                fi
+        done
+        echo "$MPATH/vm/$out"
+}
+
+# Everything under /var/lib/microvm: type, mode, owner, size, path, link target and the
+# content of regular files. Byte-identical before and after means nothing changed.
+tree_listing() {
+        in_container sh -c "find $STATE -printf '%y %M %u:%g %s %p -> %l\n' | LC_ALL=C sort
+                find $STATE -type f -exec sha256sum {} + | LC_ALL=C sort"
+}
+
+expect_tree_unchanged() {
+        local before=$1 after
+        after=$(tree_listing)
+        if [[ $before != "$after" ]]; then
+                echo "  $STATE changed:"
+                diff <(echo "$before") <(echo "$after") | sed 's/^/    /'
+                return 1
+        fi
+}
+
+# expect_dbus_error 'ERROR1|ERROR2' USER PATH METHOD ARGS...: the call must fail with one
+# of the errors and leave /var/lib/microvm untouched.
+expect_dbus_error() {
+        local expected=$1 user=$2 before out rc=0
+        shift 2
+        before=$(tree_listing)
+        out=$(gcall "$user" "$@" 2>&1) || rc=$?
+        if ((rc == 0)); then
+                fail "$* as $user succeeded ($out), expected $expected"
+        fi
+        local re="(${expected//./\\.})"
+        [[ $out =~ $re ]] || fail "$* as $user: expected $expected, got: $out"
+        echo "  $user: ${2##*.}(${*:3}) -> ${out#Error: }"
+        expect_tree_unchanged "$before"
+}
+
+# A CreateWorkspace as alice with GVariant-text arguments.
+expect_create_error() {
+        local expected=$1
+        shift
+        expect_dbus_error "$expected" alice "$MPATH" "$MIFACE.CreateWorkspace" "$@"
+}
+
+vm_props() {
+        as_user alice busctl get-property "$BUS" "$(vm_path "$1")" "$VMIFACE" \
+                Name State Owner Workspace VCPUs MemoryMiB CreatedAt
+}
+
+# ---------------------------------------------------------------- checks
+
+t_group_and_users() {
+        in_container getent group microvm >/dev/null ||
+                fail "group microvm missing: the sysusers.d file did not create it at boot"
+        in_container useradd -m -s /bin/bash -G microvm alice
+        in_container useradd -m -s /bin/bash -G microvm carol
+        in_container useradd -m -s /bin/bash bob
+        local u
+        for u in alice carol; do
+                as_user "$u" mkdir -p -m 0700 "/home/$u/.ssh"
+                as_user "$u" ssh-keygen -q -t ed25519 -N '' -C "$u@test" -f "/home/$u/.ssh/id_ed25519"
+        done
+        in_container id alice
+        in_container id bob
+}
+
+t_activation_and_introspection() {
+        local state out m
+        state=$(in_container systemctl is-active microvmd) || true
+        expect_eq "microvmd before the first call" "$state" inactive
+        out=$(as_user alice busctl introspect "$BUS" "$MPATH")
+        echo "$out"
+        grep -q "^${MIFACE}[[:space:]]\+interface" <<<"$out" || fail "no interface $MIFACE"
+        grep -q "^org.freedesktop.DBus.ObjectManager[[:space:]]" <<<"$out" ||
+                fail "no org.freedesktop.DBus.ObjectManager"
+        for m in CreateWorkspace DeleteWorkspace ListVMs GetVM; do
+                grep -q "^\.${m}[[:space:]]\+method" <<<"$out" || fail "method $m not listed"
+        done
+        for m in Version WorkspaceBaseDir; do
+                grep -q "^\.${m}[[:space:]]\+property" <<<"$out" || fail "property $m not listed"
+        done
+        state=$(in_container systemctl is-active microvmd) || true
+        expect_eq "microvmd after introspection (D-Bus activation)" "$state" active
+}
+
+t_manager_properties() {
+        local out
+        out=$(as_user alice busctl get-property "$BUS" "$MPATH" "$MIFACE" WorkspaceBaseDir)
+        expect_eq WorkspaceBaseDir "$out" "s \"$WS\""
+        out=$(as_user alice busctl get-property "$BUS" "$MPATH" "$MIFACE" Version)
+        [[ $out =~ ^s\ \"[0-9]+\.[0-9]+ ]] || fail "Version: got '$out'"
+        out=$(as_user alice microvm-client --version)
+        echo "  microvm-client --version: $out"
+        [[ -n $out ]] || fail "microvm-client --version printed nothing"
+}
+
+t_alice_creates_workspace() {
+        local out uid
+        out=$(client alice create myvm 2>&1) || fail "alice: create myvm failed: $out"
+        echo "  $out"
+        in_container test -d "$WS/myvm" || fail "$WS/myvm does not exist"
+        expect_eq "owner of $WS/myvm" "$(in_container stat -c %U "$WS/myvm")" alice
+        uid=$(in_container id -u alice)
+        in_container test -f "$STATE/vms/myvm.json" || fail "$STATE/vms/myvm.json missing"
+        in_container python3 -m json.tool "$STATE/vms/myvm.json" >/dev/null ||
+                fail "myvm.json is not valid JSON"
+        out=$(in_container python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["owner"])' \
+                "$STATE/vms/myvm.json")
+        expect_eq "owner in myvm.json" "$out" "$uid"
+        out=$(vm_props myvm)
+        echo "$out" | sed 's/^/  /'
+        expect_eq "D-Bus properties of myvm" "$(head -n 6 <<<"$out")" "$(printf '%s\n' \
+                's "myvm"' 's "stopped"' "u $uid" "s \"$WS/myvm\"" 'u 8' 't 4096')"
+        local created now
+        created=$(sed -n '7s/^t //p' <<<"$out")
+        now=$(in_container date +%s%6N)
+        if ! [[ $created =~ ^[0-9]+$ ]] || ((now - created < 0 || now - created > 600000000)); then
+                fail "CreatedAt '$created' is not within the last 10 minutes (now $now)"
+        fi
+}
+
+t_host_keys() {
+        local keys=$WS/myvm/ssh-host-keys out pub_of_private pub
+        in_container test -f "$keys/ssh_host_ed25519_key" || fail "ssh_host_ed25519_key missing"
+        in_container test -f "$keys/ssh_host_ed25519_key.pub" || fail "ssh_host_ed25519_key.pub missing"
+        out=$(in_container ssh-keygen -l -f "$keys/ssh_host_ed25519_key.pub")
+        echo "  $out"
+        [[ $out == *"(ED25519)" ]] || fail "not an ED25519 key: $out"
+        pub_of_private=$(in_container ssh-keygen -y -f "$keys/ssh_host_ed25519_key" | cut -d' ' -f1,2)
+        pub=$(in_container cut -d' ' -f1,2 "$keys/ssh_host_ed25519_key.pub")
+        expect_eq "public key derived from the private host key" "$pub_of_private" "$pub"
+        in_container sh -c "stat -c '  %A %U:%G %n' $keys $keys/*"
+}
+
+t_host_private_key_not_world_readable() {
+        local mode
+        mode=$(in_container stat -c %a "$WS/myvm/ssh-host-keys/ssh_host_ed25519_key")
+        [[ $mode == *00 ]] || fail "ssh_host_ed25519_key has mode $mode: readable by group or others"
+}
+
+t_authorized_keys() {
+        local ak mine
+        ak=$(in_container grep -v -e '^#' -e '^[[:space:]]*$' "$WS/myvm/ssh-host-keys/authorized_keys") ||
+                fail "authorized_keys missing or empty"
+        mine=$(in_container cat /home/alice/.ssh/id_ed25519.pub)
+        expect_eq "authorized_keys" "$ak" "$mine"
+}
+
+t_create_with_size() {
+        local out path
+        out=$(client alice create my-vm --vcpus 2 --memory 2G 2>&1) ||
+                fail "alice: create my-vm --vcpus 2 --memory 2G failed: $out"
+        out=$(as_user alice busctl call "$BUS" "$MPATH" "$MIFACE" GetVM s my-vm)
+        path=$MPATH/vm/my_2dvm
+        expect_eq "GetVM my-vm" "$out" "o \"$path\""
+        expect_eq VCPUs "$(as_user alice busctl get-property "$BUS" "$path" "$VMIFACE" VCPUs)" "u 2"
+        expect_eq MemoryMiB "$(as_user alice busctl get-property "$BUS" "$path" "$VMIFACE" MemoryMiB)" "t 2048"
+        out=$(as_user alice busctl introspect "$BUS" "$path")
+        echo "$out"
+        grep -q "^${VMIFACE}[[:space:]]\+interface" <<<"$out" || fail "no interface $VMIFACE on $path"
+        for p in Name State Owner Workspace VCPUs MemoryMiB CreatedAt; do
+                grep -q "^\.${p}[[:space:]]\+property" <<<"$out" || fail "property $p not listed on $path"
+        done
+        grep -q "^\.Delete[[:space:]]\+method" <<<"$out" || fail "method Delete not listed on $path"
+}
+
+t_list_and_status() {
+        local out
+        out=$(client alice list)
+        echo "$out"
+        grep -Eq '(^|[[:space:]])myvm[[:space:]].*stopped' <<<"$out" || fail "list: no line 'myvm ... stopped'"
+        grep -Eq '(^|[[:space:]])my-vm[[:space:]].*stopped' <<<"$out" || fail "list: no line 'my-vm ... stopped'"
+        out=$(client alice status myvm)
+        echo "$out"
+        grep -q myvm <<<"$out" || fail "status myvm does not name the VM"
+        grep -q stopped <<<"$out" || fail "status myvm does not show the state stopped"
+        grep -q "$WS/myvm" <<<"$out" || fail "status myvm does not show the workspace"
+        out=$(client alice --json list)
+        echo "$out"
+        python3 -c '
+import json, sys
+def find(x):
+    if isinstance(x, dict):
+        if x.get("name") == "myvm" and x.get("state") == "stopped":
+            return True
+        return any(find(v) for v in x.values())
+    if isinstance(x, list):
+        return any(find(v) for v in x)
+    return False
+sys.exit(0 if find(json.loads(sys.stdin.read())) else 1)' <<<"$out" ||
+                fail "--json list is not JSON or has no {\"name\": \"myvm\", \"state\": \"stopped\"}"
+        out=$(client alice --json status myvm)
+        python3 -m json.tool <<<"$out" >/dev/null || fail "--json status myvm is not JSON: $out"
+}
+
+t_bob_refused() {
+        local before err rc=0
+        before=$(tree_listing)
+        err=$(client bob create bobvm 2>&1 >/dev/null) || rc=$?
+        echo "  bob: create bobvm -> exit $rc, stderr: $err"
+        ((rc != 0)) || fail "bob could create bobvm"
+        expect_eq "lines on stderr" "$(grep -c . <<<"$err")" 1
+        expect_tree_unchanged "$before"
+        in_container test ! -e "$WS/bobvm" || fail "$WS/bobvm exists"
+        in_container test ! -e "$STATE/vms/bobvm.json" || fail "bobvm.json exists"
+        expect_dbus_error "$E_REFUSED" bob "$MPATH" "$MIFACE.CreateWorkspace" "'bobvm'" "{}"
+        expect_dbus_error "$E_REFUSED" bob "$MPATH" "$MIFACE.DeleteWorkspace" "'myvm'" "{'remove-files': <true>}"
+        rc=0
+        err=$(client bob delete myvm --purge 2>&1 >/dev/null) || rc=$?
+        ((rc != 0)) || fail "bob could delete alice's myvm"
+        expect_tree_unchanged "$before"
+}
+
+t_carol_cannot_delete_alices() {
+        local before err rc=0
+        before=$(tree_listing)
+        err=$(client carol delete myvm 2>&1 >/dev/null) || rc=$?
+        echo "  carol: delete myvm -> exit $rc, stderr: $err"
+        ((rc != 0)) || fail "carol could delete alice's myvm"
+        rc=0
+        err=$(client carol delete myvm --purge 2>&1 >/dev/null) || rc=$?
+        ((rc != 0)) || fail "carol could purge alice's myvm"
+        expect_tree_unchanged "$before"
+        expect_dbus_error "$E_REFUSED" carol "$(vm_path myvm)" "$VMIFACE.Delete" "{'remove-files': <true>}"
+        expect_dbus_error "$E_REFUSED" carol "$MPATH" "$MIFACE.DeleteWorkspace" "'myvm'" "{}"
+}
+
+t_carol_manages_her_own() {
+        local out
+        out=$(client carol create carolvm 2>&1) || fail "carol: create carolvm failed: $out"
+        expect_eq "owner of $WS/carolvm" "$(in_container stat -c %U "$WS/carolvm")" carol
+        expect_eq "Owner of carolvm" \
+                "$(as_user carol busctl get-property "$BUS" "$(vm_path carolvm)" "$VMIFACE" Owner)" \
+                "u $(in_container id -u carol)"
+        out=$(client carol delete carolvm --purge 2>&1) || fail "carol: delete carolvm --purge failed: $out"
+        in_container test ! -e "$STATE/vms/carolvm.json" || fail "carolvm.json still there"
+        in_container test ! -e "$WS/carolvm" || fail "$WS/carolvm still there"
+}
+
+t_bad_names() {
+        local name before rc
+        local names=("" ".." "a/b" "UPPER" "é" "$(printf 'a%.0s' {1..33})" "-x" "1abc" "a b" "a.b" "my_vm")
+        for name in "${names[@]}"; do
+                # busctl refuses ...
+                before=$(tree_listing)
+                rc=0
+                as_user alice busctl call -- "$BUS" "$MPATH" "$MIFACE" CreateWorkspace \
+                        'sa{sv}' "$name" 0 >/dev/null 2>&1 || rc=$?
+                ((rc != 0)) || fail "busctl CreateWorkspace '$name' succeeded"
+                expect_tree_unchanged "$before"
+                # ... and the error is InvalidName.
+                expect_create_error "$E_INVALID_NAME" "'$name'" "{}"
+        done
+        expect_dbus_error "$E_INVALID_NAME" alice "$MPATH" "$MIFACE.GetVM" "'../etc'"
+        # The longest valid name (32 characters) is accepted.
+        name=a$(printf 'b%.0s' {1..31})
+        gcall alice "$MPATH" "$MIFACE.CreateWorkspace" "'$name'" "{}" >/dev/null
+        gcall alice "$MPATH" "$MIFACE.DeleteWorkspace" "'$name'" "{'remove-files': <true>}" >/dev/null
+        in_container test ! -e "$WS/$name" || fail "$WS/$name still there"
+}
+
+t_bad_options() {
+        local before rc=0
+        before=$(tree_listing)
+        as_user alice busctl call -- "$BUS" "$MPATH" "$MIFACE" CreateWorkspace \
+                'sa{sv}' optvm 1 vcpus s 8 >/dev/null 2>&1 || rc=$?
+        ((rc != 0)) || fail "busctl CreateWorkspace with 'vcpus s 8' succeeded"
+        expect_tree_unchanged "$before"
+        expect_create_error "$E_INVALID_ARG" "'optvm'" "{'vcpus': <'8'>}"
+        expect_create_error "$E_INVALID_ARG" "'optvm'" "{'memory-mib': <uint32 2048>}"
+        expect_create_error "$E_INVALID_ARG" "'optvm'" "{'colour': <'blue'>}"
+        expect_create_error "$E_INVALID_ARG" "'optvm'" "{'vcpus': <uint32 0>}"
+        expect_create_error "$E_INVALID_ARG" "'optvm'" "{'vcpus': <uint32 4294967295>}"
+        expect_create_error "$E_INVALID_ARG" "'optvm'" "{'memory-mib': <uint64 0>}"
+        expect_create_error "$E_INVALID_ARG" "'optvm'" "{'memory-mib': <uint64 18446744073709551615>}"
+        expect_create_error "$E_INVALID_ARG" "'optvm'" "{'authorized-keys': <'ssh-ed25519 AAAA x'>}"
+        expect_dbus_error "$E_INVALID_ARG" alice "$MPATH" "$MIFACE.DeleteWorkspace" \
+                "'myvm'" "{'remove-files': <'yes'>}"
+        expect_dbus_error "$E_INVALID_ARG" alice "$MPATH" "$MIFACE.DeleteWorkspace" \
+                "'myvm'" "{'recursive': <true>}"
+        in_container test -e "$STATE/vms/myvm.json" || fail "myvm.json is gone"
+}
+
+t_duplicate_and_unknown() {
+        expect_create_error "$E_EXISTS" "'myvm'" "{}"
+        expect_dbus_error "$E_EXISTS" carol "$MPATH" "$MIFACE.CreateWorkspace" "'myvm'" "{}"
+        expect_dbus_error "$E_NO_SUCH_VM" alice "$MPATH" "$MIFACE.GetVM" "'nosuchvm'"
+        expect_dbus_error "$E_NO_SUCH_VM" alice "$MPATH" "$MIFACE.DeleteWorkspace" "'nosuchvm'" "{}"
+        local before rc=0 err
+        before=$(tree_listing)
+        err=$(client alice status nosuchvm 2>&1 >/dev/null) || rc=$?
+        ((rc != 0)) || fail "status nosuchvm succeeded"
+        expect_eq "lines on stderr of status nosuchvm" "$(grep -c . <<<"$err")" 1
+        expect_tree_unchanged "$before"
+}
+
+t_object_manager() {
+        local out
+        out=$(as_user alice busctl call "$BUS" "$MPATH" org.freedesktop.DBus.ObjectManager GetManagedObjects)
+        echo "  ${out:0:300}..."
+        [[ $out == *"\"$MPATH/vm/myvm\""* ]] || fail "GetManagedObjects lacks myvm"
+        [[ $out == *"\"$MPATH/vm/my_2dvm\""* ]] || fail "GetManagedObjects lacks my-vm"
+        [[ $out == *"\"$VMIFACE\""* ]] || fail "GetManagedObjects lacks the interface $VMIFACE"
+        out=$(as_user alice busctl call "$BUS" "$MPATH" "$MIFACE" ListVMs)
+        echo "  ListVMs: $out"
+        [[ $out == 'a(ssso) 2 '* ]] || fail "ListVMs: expected 2 VMs, got $out"
+        [[ $out == *'"myvm" "stopped" "" "/org/microvm/Manager/vm/myvm"'* ]] || fail "ListVMs lacks myvm"
+}
+
+t_signals() {
+        local pid log
+        pid=$(in_container sh -c 'gdbus monitor --system --dest org.microvm.Manager \
+                >/run/microvm-monitor.log 2>&1 & echo $!')
+        sleep 1.5
+        client alice create sigvm >/dev/null
+        client alice delete sigvm --purge >/dev/null
+        sleep 1
+        in_container kill "$pid" || true
+        log=$(in_container cat /run/microvm-monitor.log)
+        echo "$log" | head -20
+        grep -q "InterfacesAdded (objectpath '$MPATH/vm/sigvm'" <<<"$log" ||
+                fail "no InterfacesAdded for sigvm"
+        grep -q "InterfacesRemoved (objectpath '$MPATH/vm/sigvm'" <<<"$log" ||
+                fail "no InterfacesRemoved for sigvm"
+}
+
+t_restart_keeps_definitions() {
+        local before after
+        before=$(vm_props myvm)
+        in_container systemctl restart microvmd
+        expect_eq "microvmd after restart" "$(in_container systemctl is-active microvmd)" active
+        after=$(vm_props myvm)
+        echo "$after" | sed 's/^/  /'
+        [[ $before == "$after" ]] || fail "properties of myvm changed across restart: before: $before"
+        client alice list | grep -Eq '(^|[[:space:]])myvm[[:space:]]' || fail "list lacks myvm after restart"
+}
+
+t_invalid_definition_skipped() {
+        local since out
+        in_container sh -c "printf '{ this is not json\n' >$STATE/vms/junk.json
+                : >$STATE/vms/empty.json
+                printf '%s\n' '{\"format-version\":1,\"name\":\"../../etc\",\"owner\":0,\"vcpus\":1,\"memory-mib\":1,\"workspace\":\"/etc\",\"created-at\":0}' >$STATE/vms/evil.json"
+        since=$(in_container date +%s)
+        sleep 1
+        in_container systemctl restart microvmd
+        expect_eq "microvmd after restart" "$(in_container systemctl is-active microvmd)" active
+        expect_eq "junk.json after restart" "$(in_container cat "$STATE/vms/junk.json")" "{ this is not json"
+        in_container test -e "$STATE/vms/empty.json" || fail "empty.json was deleted"
+        in_container test -e "$STATE/vms/evil.json" || fail "evil.json was deleted"
+        out=$(in_container journalctl -u microvmd --since "@$since" -o cat --no-pager)
+        echo "$out" | sed 's/^/  journal: /'
+        grep -q junk <<<"$out" || fail "the journal of microvmd does not mention junk.json"
+        out=$(client alice list)
+        grep -Eq '(^|[[:space:]])myvm[[:space:]]' <<<"$out" || fail "list lacks myvm"
+        if grep -Eq 'junk|empty|evil|etc' <<<"$out"; then fail "list shows an invalid definition: $out"; fi
+        in_container rm -f "$STATE/vms/junk.json" "$STATE/vms/empty.json" "$STATE/vms/evil.json"
+}
+
+t_delete_keeps_workspace() {
+        local out
+        out=$(client alice delete myvm 2>&1) || fail "alice: delete myvm failed: $out"
+        in_container test ! -e "$STATE/vms/myvm.json" || fail "myvm.json still there"
+        in_container test -d "$WS/myvm" || fail "the workspace $WS/myvm was removed without --purge"
+        in_container test -f "$WS/myvm/ssh-host-keys/ssh_host_ed25519_key" || fail "host key removed"
+        expect_dbus_error "$E_NO_SUCH_VM" alice "$MPATH" "$MIFACE.GetVM" "'myvm'"
+        if client alice list | grep -Eq '(^|[[:space:]])myvm[[:space:]]'; then fail "list still shows myvm"; fi
+        # The workspace directory left behind blocks the name.
+        expect_create_error "$E_EXISTS" "'myvm'" "{}"
+}
+
+t_purge_does_not_follow_symlinks() {
+        local ws=$WS/purgevm out
+        out=$(client alice create purgevm 2>&1) || fail "alice: create purgevm failed: $out"
+        in_container sh -c 'echo precious >/etc/important
+                mkdir -p /var/lib/microvm/precious/sub
+                echo keep >/var/lib/microvm/precious/keep
+                echo keep >/var/lib/microvm/precious/sub/keep'
+        # Links to places microvmd may write (its own state dir) and to /etc.
+        as_user alice sh -ec "cd $ws
+                ln -s /etc/important etc-link
+                ln -s $STATE/precious dir-link
+                ln -s $STATE/precious/keep file-link
+                mkdir -p deep/er
+                ln -s $STATE/precious deep/er/dir-link
+                echo mine >deep/file
+                mv ssh-host-keys real-keys
+                ln -s $STATE/precious ssh-host-keys"
+        out=$(client alice delete purgevm --purge 2>&1) || fail "alice: delete purgevm --purge failed: $out"
+        expect_eq /etc/important "$(in_container cat /etc/important)" precious
+        expect_eq "$STATE/precious/keep" "$(in_container cat "$STATE/precious/keep")" keep
+        expect_eq "$STATE/precious/sub/keep" "$(in_container cat "$STATE/precious/sub/keep")" keep
+        in_container test ! -e "$STATE/vms/purgevm.json" || fail "purgevm.json still there"
+        in_container sh -c "test ! -e $ws && test ! -L $ws" || fail "$ws still there after --purge"
+        in_container rm -rf "$STATE/precious" /etc/important
+}
+
+t_purge_removes_workspace() {
+        local out
+        out=$(client alice delete my-vm --purge 2>&1) || fail "alice: delete my-vm --purge failed: $out"
+        in_container test ! -e "$STATE/vms/my-vm.json" || fail "my-vm.json still there"
+        in_container test ! -e "$WS/my-vm" || fail "$WS/my-vm still there"
+}
+
+t_daemon_healthy() {
+        local journal n result
+        journal=$(in_container journalctl -u microvmd -o cat --no-pager)
+        if grep -Ei 'leak|assert|CRITICAL|segfault|core dump|double free|AddressSanitizer|runtime error' \
+                <<<"$journal"; then
+                fail "the journal of microvmd reports the lines above"
+        fi
+        n=$(in_container systemctl show -p NRestarts --value microvmd)
+        expect_eq NRestarts "$n" 0
+        result=$(in_container systemctl show -p Result --value microvmd)
+        expect_eq "Result of microvmd" "$result" success
+}
+
+# ---------------------------------------------------------------- main
+
+# Called by ct_teardown.
+ct_cleanup_hook() {
+        rm -f "$CHECK_LOG"
+}
+
+dump_diagnostics() {
+        echo "===== journalctl -u microvmd ====="
+        in_container journalctl -u microvmd -o short-monotonic --no-pager 2>&1 | tail -n 200
+        echo "===== journalctl -u polkit (tail) ====="
+        in_container journalctl -u polkit -o short-monotonic --no-pager 2>&1 | tail -n 30
+        ct_dump_console 60
+}
+
+check_build_dir() {
+        if [[ ! -f $BUILD_DIR/meson-private/coredata.dat ]]; then
+                echo "$BUILD_DIR is not a configured meson build directory" >&2
+                return 1
+        fi
+        local prefix
+        prefix=$(meson introspect --buildoptions "$BUILD_DIR" |
+                python3 -c 'import json, sys; print({o["name"]: o["value"] for o in json.load(sys.stdin)}["prefix"])')
+        if [[ $prefix != /usr ]]; then
+                echo "$BUILD_DIR has prefix $prefix; configure it with" \
+                        "--prefix=/usr --sysconfdir=/etc --localstatedir=/var" >&2
+                return 1
+        fi
+}
+
+main() {
+        if ! ct_check_supported; then
+                echo "SKIP: cannot boot a container here" >&2
+                exit 77
+        fi
+        check_build_dir || exit 1
+        ninja -C "$BUILD_DIR" >/dev/null || { echo "build failed" >&2; exit 1; }
+        # shellcheck disable=SC2034 # used by container.sh
+        CT_NAME=microvm-foundation-$$
+        ct_start "$BUILD_DIR" || { ct_dump_console 60; exit 1; }
+
+        check "group microvm exists; users alice, carol (microvm) and bob created" t_group_and_users
+        check "busctl introspect activates microvmd and lists the API" t_activation_and_introspection
+        check "Manager properties and client --version" t_manager_properties
+        check "alice creates myvm without sudo: workspace, definition, properties" t_alice_creates_workspace
+        check "myvm has a valid ED25519 host key pair" t_host_keys
+        check "the host private key is not readable by group or others" t_host_private_key_not_world_readable
+        check "authorized_keys holds exactly alice's public key" t_authorized_keys
+        check "create my-vm --vcpus 2 --memory 2G: path my_2dvm, VCPUs, MemoryMiB" t_create_with_size
+        check "list, status and --json list show myvm stopped" t_list_and_status
+        check "bob is refused and nothing is created" t_bob_refused
+        check "carol cannot delete alice's VM" t_carol_cannot_delete_alices
+        check "carol creates and deletes her own VM" t_carol_manages_her_own
+        check "bad names give InvalidName and change nothing" t_bad_names
+        check "bad options give InvalidArgument and change nothing" t_bad_options
+        check "AlreadyExists and NoSuchVM" t_duplicate_and_unknown
+        check "GetManagedObjects and ListVMs list the VMs" t_object_manager
+        check "InterfacesAdded and InterfacesRemoved are emitted" t_signals
+        check "definitions survive systemctl restart microvmd" t_restart_keeps_definitions
+        check "an invalid definition is logged, skipped and kept" t_invalid_definition_skipped
+        check "delete removes the definition and keeps the workspace" t_delete_keeps_workspace
+        check "delete --purge does not follow symlinks planted in the workspace" t_purge_does_not_follow_symlinks
+        check "delete --purge removes the workspace" t_purge_removes_workspace
+        check "microvmd did not crash and logged no leak or assertion" t_daemon_healthy
+
+        echo
+        echo "===== test-foundation: ${#PASSED[@]} passed, ${#FAILED[@]} failed ====="
+        if ((${#FAILED[@]})); then
+                printf 'FAILED: %s\n' "${FAILED[@]}"
+                echo
+                dump_diagnostics
+                exit 1
+        fi
+        exit 0
+}
+
+main "$@"
