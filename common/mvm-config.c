@@ -5,6 +5,28 @@
 #include <string.h>
 
 #define GROUP "Manager"
+#define GROUP_GUEST "Guest"
+#define GROUP_HYPERVISOR "Hypervisor"
+
+static const struct {
+        const char *group;
+        const char *key;
+} known_keys[] = {
+        { GROUP, "WorkspaceBaseDir" },
+        { GROUP, "DefaultVCPUs" },
+        { GROUP, "DefaultMemoryMiB" },
+        { GROUP, "MaxVCPUs" },
+        { GROUP, "MaxMemoryMiB" },
+        { GROUP_GUEST, "Kernel" },
+        { GROUP_GUEST, "Initramfs" },
+        { GROUP_GUEST, "KernelCommandLine" },
+        { GROUP_HYPERVISOR, "Default" },
+        { GROUP_HYPERVISOR, "CloudHypervisor" },
+        { GROUP_HYPERVISOR, "QEMU" },
+        { GROUP_HYPERVISOR, "Virtiofsd" },
+        { GROUP_HYPERVISOR, "SoftwareShare" },
+        { GROUP_HYPERVISOR, "StopTimeoutSec" },
+};
 
 G_DEFINE_QUARK(mvm-config-error-quark, mvm_config_error)
 
@@ -16,6 +38,15 @@ MvmConfig *mvm_config_new_default(void) {
         c->default_memory_mib = 4096;
         c->max_vcpus = 64;
         c->max_memory_mib = 65536;
+        c->kernel = g_strdup(MICROVM_STATE_DIR "/guest/vmlinuz");
+        c->initramfs = g_strdup(MICROVM_STATE_DIR "/guest/initrd.img");
+        c->kernel_cmdline = g_strdup("console=ttyS0 panic=-1");
+        c->default_hypervisor = g_strdup(MVM_HYPERVISOR_AUTO);
+        c->cloud_hypervisor_path = g_strdup("/usr/bin/cloud-hypervisor");
+        c->qemu_path = g_strdup("/usr/bin/qemu-system-x86_64");
+        c->virtiofsd_path = g_strdup("/usr/lib/qemu/virtiofsd");
+        c->software_share = g_strdup("auto");
+        c->stop_timeout_sec = 150;
         return c;
 }
 
@@ -23,16 +54,50 @@ void mvm_config_free(MvmConfig *c) {
         if (!c)
                 return;
         g_free(c->workspace_base_dir);
+        g_free(c->kernel);
+        g_free(c->initramfs);
+        g_free(c->kernel_cmdline);
+        g_free(c->default_hypervisor);
+        g_free(c->cloud_hypervisor_path);
+        g_free(c->qemu_path);
+        g_free(c->virtiofsd_path);
+        g_free(c->software_share);
         g_free(c);
 }
 
-static gboolean read_uint(GKeyFile *kf, const char *path, const char *key, uint64_t min,
-                          uint64_t max, uint64_t *value, GError **error) {
+gboolean mvm_hypervisor_name_is_valid(const char *s) {
+        return g_strcmp0(s, MVM_HYPERVISOR_AUTO) == 0 ||
+               g_strcmp0(s, MVM_HYPERVISOR_CLOUD_HYPERVISOR) == 0 ||
+               g_strcmp0(s, MVM_HYPERVISOR_QEMU) == 0;
+}
+
+/* Reads an absolute path; "auto_ok" also allows the word "auto". */
+static gboolean read_path(GKeyFile *kf, const char *path, const char *group, const char *key,
+                          gboolean auto_ok, char **value, GError **error) {
+        g_autofree char *s = NULL;
+
+        if (!g_key_file_has_key(kf, group, key, NULL))
+                return TRUE;
+        s = g_key_file_get_string(kf, group, key, NULL);
+        if (s)
+                g_strstrip(s);
+        if (!s || !(g_path_is_absolute(s) || (auto_ok && strcmp(s, "auto") == 0))) {
+                g_set_error(error, MVM_CONFIG_ERROR, 0, "%s: [%s] %s must be an absolute path%s", path,
+                            group, key, auto_ok ? " or \"auto\"" : "");
+                return FALSE;
+        }
+        g_free(*value);
+        *value = g_steal_pointer(&s);
+        return TRUE;
+}
+
+static gboolean read_uint(GKeyFile *kf, const char *path, const char *group, const char *key,
+                             uint64_t min, uint64_t max, uint64_t *value, GError **error) {
         g_autofree char *s = NULL;
         char *end = NULL;
         guint64 v;
 
-        s = g_key_file_get_value(kf, GROUP, key, NULL);
+        s = g_key_file_get_value(kf, group, key, NULL);
         if (!s)
                 return TRUE; /* not set: keep the default */
         g_strstrip(s);
@@ -41,7 +106,7 @@ static gboolean read_uint(GKeyFile *kf, const char *path, const char *key, uint6
             v < min || v > max) {
                 g_set_error(error, MVM_CONFIG_ERROR, 0,
                             "%s: [%s] %s=%s is not a number from %" G_GUINT64_FORMAT
-                            " to %" G_GUINT64_FORMAT, path, GROUP, key, s, min, max);
+                            " to %" G_GUINT64_FORMAT, path, group, key, s, min, max);
                 return FALSE;
         }
         *value = v;
@@ -49,9 +114,6 @@ static gboolean read_uint(GKeyFile *kf, const char *path, const char *key, uint6
 }
 
 MvmConfig *mvm_config_load(const char *path, GError **error) {
-        static const char *const known_keys[] = {
-                "WorkspaceBaseDir", "DefaultVCPUs", "DefaultMemoryMiB", "MaxVCPUs", "MaxMemoryMiB",
-        };
         g_autoptr(MvmConfig) c = mvm_config_new_default();
         g_autoptr(GKeyFile) kf = g_key_file_new();
         g_autoptr(GError) local = NULL;
@@ -67,21 +129,28 @@ MvmConfig *mvm_config_load(const char *path, GError **error) {
 
         /* A misspelt key silently ignored is a surprise; refuse it. */
         groups = g_key_file_get_groups(kf, NULL);
-        for (size_t i = 0; groups[i]; i++)
-                if (strcmp(groups[i], GROUP) != 0) {
+        for (size_t i = 0; groups[i]; i++) {
+                gboolean known_group = FALSE;
+
+                for (size_t k = 0; k < G_N_ELEMENTS(known_keys); k++)
+                        known_group = known_group || strcmp(groups[i], known_keys[k].group) == 0;
+                if (!known_group) {
                         g_set_error(error, MVM_CONFIG_ERROR, 0, "%s: unknown group [%s]",
                                     path, groups[i]);
                         return NULL;
                 }
-        keys = g_key_file_get_keys(kf, GROUP, NULL, NULL);
-        for (size_t i = 0; keys && keys[i]; i++) {
-                gboolean known = FALSE;
-                for (size_t k = 0; k < G_N_ELEMENTS(known_keys); k++)
-                        known = known || strcmp(keys[i], known_keys[k]) == 0;
-                if (!known) {
-                        g_set_error(error, MVM_CONFIG_ERROR, 0, "%s: unknown key [%s] %s",
-                                    path, GROUP, keys[i]);
-                        return NULL;
+                g_clear_pointer(&keys, g_strfreev);
+                keys = g_key_file_get_keys(kf, groups[i], NULL, NULL);
+                for (size_t j = 0; keys && keys[j]; j++) {
+                        gboolean known = FALSE;
+                        for (size_t k = 0; k < G_N_ELEMENTS(known_keys); k++)
+                                known = known || (strcmp(groups[i], known_keys[k].group) == 0 &&
+                                                  strcmp(keys[j], known_keys[k].key) == 0);
+                        if (!known) {
+                                g_set_error(error, MVM_CONFIG_ERROR, 0, "%s: unknown key [%s] %s",
+                                            path, groups[i], keys[j]);
+                                return NULL;
+                        }
                 }
         }
 
@@ -107,21 +176,54 @@ MvmConfig *mvm_config_load(const char *path, GError **error) {
         }
 
         v = c->max_vcpus;
-        if (!read_uint(kf, path, "MaxVCPUs", 1, 4096, &v, error))
+        if (!read_uint(kf, path, GROUP, "MaxVCPUs", 1, 4096, &v, error))
                 return NULL;
         c->max_vcpus = (uint32_t) v;
         v = c->max_memory_mib;
-        if (!read_uint(kf, path, "MaxMemoryMiB", MVM_MIN_MEMORY_MIB, UINT64_C(1) << 30, &v, error))
+        if (!read_uint(kf, path, GROUP, "MaxMemoryMiB", MVM_MIN_MEMORY_MIB, UINT64_C(1) << 30, &v, error))
                 return NULL;
         c->max_memory_mib = v;
         v = c->default_vcpus;
-        if (!read_uint(kf, path, "DefaultVCPUs", 1, c->max_vcpus, &v, error))
+        if (!read_uint(kf, path, GROUP, "DefaultVCPUs", 1, c->max_vcpus, &v, error))
                 return NULL;
         c->default_vcpus = (uint32_t) v;
         v = c->default_memory_mib;
-        if (!read_uint(kf, path, "DefaultMemoryMiB", MVM_MIN_MEMORY_MIB, c->max_memory_mib, &v, error))
+        if (!read_uint(kf, path, GROUP, "DefaultMemoryMiB", MVM_MIN_MEMORY_MIB, c->max_memory_mib, &v, error))
                 return NULL;
         c->default_memory_mib = v;
+
+        if (!read_path(kf, path, GROUP_GUEST, "Kernel", FALSE, &c->kernel, error) ||
+            !read_path(kf, path, GROUP_GUEST, "Initramfs", FALSE, &c->initramfs, error) ||
+            !read_path(kf, path, GROUP_HYPERVISOR, "CloudHypervisor", FALSE, &c->cloud_hypervisor_path, error) ||
+            !read_path(kf, path, GROUP_HYPERVISOR, "QEMU", FALSE, &c->qemu_path, error) ||
+            !read_path(kf, path, GROUP_HYPERVISOR, "Virtiofsd", FALSE, &c->virtiofsd_path, error) ||
+            !read_path(kf, path, GROUP_HYPERVISOR, "SoftwareShare", TRUE, &c->software_share, error))
+                return NULL;
+        if (g_key_file_has_key(kf, GROUP_GUEST, "KernelCommandLine", NULL)) {
+                g_autofree char *s = g_key_file_get_string(kf, GROUP_GUEST, "KernelCommandLine", NULL);
+                if (!s) {
+                        g_set_error(error, MVM_CONFIG_ERROR, 0, "%s: [%s] KernelCommandLine is not valid UTF-8",
+                                    path, GROUP_GUEST);
+                        return NULL;
+                }
+                g_free(c->kernel_cmdline);
+                c->kernel_cmdline = g_strstrip(g_steal_pointer(&s));
+        }
+        if (g_key_file_has_key(kf, GROUP_HYPERVISOR, "Default", NULL)) {
+                g_autofree char *s = g_key_file_get_string(kf, GROUP_HYPERVISOR, "Default", NULL);
+                if (s)
+                        g_strstrip(s);
+                if (!mvm_hypervisor_name_is_valid(s)) {
+                        g_set_error(error, MVM_CONFIG_ERROR, 0,
+                                    "%s: [%s] Default must be auto, cloud-hypervisor or qemu", path,
+                                    GROUP_HYPERVISOR);
+                        return NULL;
+                }
+                g_free(c->default_hypervisor);
+                c->default_hypervisor = g_steal_pointer(&s);
+        }
+        if (!read_uint(kf, path, GROUP_HYPERVISOR, "StopTimeoutSec", 1, 3600, &c->stop_timeout_sec, error))
+                return NULL;
 
         /* Defaults larger than a lowered maximum would make every plain create fail. */
         if (c->default_vcpus > c->max_vcpus || c->default_memory_mib > c->max_memory_mib) {

@@ -7,12 +7,33 @@
 /* microvmd's configuration: compiled-in defaults, overridden by the key file
  * (/etc/microvm/microvmd.conf, group [Manager]). */
 typedef struct MvmConfig {
+        /* [Manager] */
         char *workspace_base_dir;
         uint32_t default_vcpus;
         uint64_t default_memory_mib;
         uint32_t max_vcpus;
         uint64_t max_memory_mib;
+
+        /* [Guest] */
+        char *kernel;
+        char *initramfs;
+        char *kernel_cmdline;
+
+        /* [Hypervisor] */
+        char *default_hypervisor;      /* "auto", "cloud-hypervisor" or "qemu" */
+        char *cloud_hypervisor_path;
+        char *qemu_path;
+        char *virtiofsd_path;
+        char *software_share;          /* "auto" or an absolute directory */
+        uint64_t stop_timeout_sec;     /* power button to forced stop */
 } MvmConfig;
+
+#define MVM_HYPERVISOR_AUTO "auto"
+#define MVM_HYPERVISOR_CLOUD_HYPERVISOR "cloud-hypervisor"
+#define MVM_HYPERVISOR_QEMU "qemu"
+
+/* Whether s names a hypervisor choice ("auto" included). */
+gboolean mvm_hypervisor_name_is_valid(const char *s);
 
 #define MVM_MIN_MEMORY_MIB 128u
 
