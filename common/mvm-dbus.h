@@ -16,6 +16,13 @@
 #define MVM_ERROR_BUSY             "org.microvm.Error.Busy"
 #define MVM_ERROR_NOT_AUTHORIZED   "org.microvm.Error.NotAuthorized"
 #define MVM_ERROR_FAILED           "org.microvm.Error.Failed"
+#define MVM_ERROR_ALREADY_RUNNING  "org.microvm.Error.AlreadyRunning"
+#define MVM_ERROR_NOT_RUNNING      "org.microvm.Error.NotRunning"
+#define MVM_ERROR_HYPERVISOR_NOT_FOUND "org.microvm.Error.HypervisorNotFound"
+#define MVM_ERROR_KERNEL_NOT_FOUND "org.microvm.Error.KernelNotFound"
+#define MVM_ERROR_NO_KVM           "org.microvm.Error.NoKVM"
+#define MVM_ERROR_UNIT_FAILED      "org.microvm.Error.UnitFailed"
+#define MVM_ERROR_TIMEOUT          "org.microvm.Error.Timeout"
 #define MVM_ERROR_INTERACTIVE_AUTHORIZATION_REQUIRED \
         "org.freedesktop.DBus.Error.InteractiveAuthorizationRequired"
 
@@ -24,6 +31,13 @@
 #define MVM_OPTION_MEMORY_MIB      "memory-mib"
 #define MVM_OPTION_AUTHORIZED_KEYS "authorized-keys"
 #define MVM_OPTION_REMOVE_FILES    "remove-files"
+#define MVM_OPTION_HYPERVISOR      "hypervisor"
+#define MVM_OPTION_CREDENTIALS_DIR "credentials-dir"
+#define MVM_OPTION_KERNEL          "kernel"
+#define MVM_OPTION_INITRAMFS       "initramfs"
+#define MVM_OPTION_KERNEL_CMDLINE  "kernel-cmdline"
+#define MVM_OPTION_WAIT            "wait"
+#define MVM_OPTION_FORCE           "force"
 
 /* polkit actions. */
 #define MVM_ACTION_CREATE     "org.microvm.manager.create"

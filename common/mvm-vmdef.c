@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "mvm-vmdef.h"
+#include "mvm-config.h"
 #include "mvm-name.h"
 
 #include <json-glib/json-glib.h>
@@ -12,7 +13,19 @@ void mvm_vmdef_free(MvmVmDef *d) {
                 return;
         g_free(d->name);
         g_free(d->workspace);
+        g_free(d->hypervisor);
+        g_free(d->credentials_dir);
+        g_free(d->kernel);
+        g_free(d->initramfs);
+        g_free(d->kernel_cmdline);
         g_free(d);
+}
+
+static void add_optional_string(JsonBuilder *b, const char *member, const char *value) {
+        if (!value)
+                return;
+        json_builder_set_member_name(b, member);
+        json_builder_add_string_value(b, value);
 }
 
 char *mvm_vmdef_to_json(const MvmVmDef *d) {
@@ -36,6 +49,13 @@ char *mvm_vmdef_to_json(const MvmVmDef *d) {
         json_builder_add_string_value(b, d->workspace);
         json_builder_set_member_name(b, "created-at");
         json_builder_add_int_value(b, (gint64) d->created_at);
+        json_builder_set_member_name(b, "autostart");
+        json_builder_add_boolean_value(b, d->autostart);
+        add_optional_string(b, "hypervisor", d->hypervisor);
+        add_optional_string(b, "credentials-dir", d->credentials_dir);
+        add_optional_string(b, "kernel", d->kernel);
+        add_optional_string(b, "initramfs", d->initramfs);
+        add_optional_string(b, "kernel-cmdline", d->kernel_cmdline);
         json_builder_end_object(b);
 
         root = json_builder_get_root(b);
@@ -95,6 +115,23 @@ static gboolean is_single_object(const char *data, size_t n) {
         }
         while (i < n && g_ascii_isspace(data[i])) i++;
         return i == n;
+}
+
+static gboolean get_optional_string(JsonObject *o, const char *member, gboolean is_path, char **ret,
+                                    GError **error) {
+        const char *s;
+
+        if (!json_object_has_member(o, member))
+                return TRUE;
+        s = get_string(o, member, error);
+        if (!s)
+                return FALSE;
+        if (is_path && !g_path_is_absolute(s)) {
+                g_set_error(error, MVM_VMDEF_ERROR, 0, "\"%s\" is not an absolute path", member);
+                return FALSE;
+        }
+        *ret = g_strdup(s);
+        return TRUE;
 }
 
 MvmVmDef *mvm_vmdef_from_json(const char *data, gssize length, GError **error) {
@@ -160,6 +197,25 @@ MvmVmDef *mvm_vmdef_from_json(const char *data, gssize length, GError **error) {
                 return NULL;
         }
         d->workspace = g_strdup(s);
+
+        if (json_object_has_member(o, "autostart")) {
+                JsonNode *n = json_object_get_member(o, "autostart");
+                if (!JSON_NODE_HOLDS_VALUE(n) || json_node_get_value_type(n) != G_TYPE_BOOLEAN) {
+                        g_set_error(error, MVM_VMDEF_ERROR, 0, "\"autostart\" is not a boolean");
+                        return NULL;
+                }
+                d->autostart = json_node_get_boolean(n);
+        }
+        if (!get_optional_string(o, "hypervisor", FALSE, &d->hypervisor, error) ||
+            !get_optional_string(o, "credentials-dir", TRUE, &d->credentials_dir, error) ||
+            !get_optional_string(o, "kernel", TRUE, &d->kernel, error) ||
+            !get_optional_string(o, "initramfs", TRUE, &d->initramfs, error) ||
+            !get_optional_string(o, "kernel-cmdline", FALSE, &d->kernel_cmdline, error))
+                return NULL;
+        if (d->hypervisor && !mvm_hypervisor_name_is_valid(d->hypervisor)) {
+                g_set_error(error, MVM_VMDEF_ERROR, 0, "\"hypervisor\" is not auto, cloud-hypervisor or qemu");
+                return NULL;
+        }
 
         return g_steal_pointer(&d);
 }

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <glib.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -13,6 +14,14 @@ typedef struct MvmVmDef {
         uint64_t memory_mib;
         char *workspace;      /* absolute path of the workspace directory */
         uint64_t created_at;  /* CLOCK_REALTIME, microseconds */
+
+        /* Optional members (absent in older files). NULL means "the configured default". */
+        char *hypervisor;        /* "auto", "cloud-hypervisor", "qemu"; NULL = auto */
+        bool autostart;
+        char *credentials_dir;   /* shared read-only with the guest */
+        char *kernel;
+        char *initramfs;
+        char *kernel_cmdline;
 } MvmVmDef;
 
 #define MVM_VMDEF_FORMAT_VERSION 1

@@ -107,6 +107,11 @@ static int create_workspace(Manager *m, CreateRequest *req, const char **ret_pat
         def->memory_mib = req->options.memory_mib;
         def->workspace = g_build_filename(m->config->workspace_base_dir, req->name, NULL);
         def->created_at = (uint64_t) g_get_real_time();
+        def->hypervisor = g_strdup(req->options.hypervisor);
+        def->credentials_dir = g_strdup(req->options.credentials_dir);
+        def->kernel = g_strdup(req->options.kernel);
+        def->initramfs = g_strdup(req->options.initramfs);
+        def->kernel_cmdline = g_strdup(req->options.kernel_cmdline);
 
         r = vm_store_save(m->definitions_dir_fd, def);
         if (r < 0) {
@@ -188,8 +193,8 @@ static int method_create_workspace(sd_bus_message *msg, void *userdata, sd_bus_e
         return 1;
 }
 
-static int method_delete_workspace(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
-        Manager *m = userdata;
+/* The Manager's per-VM methods: NAME, then the same as the VM object's method. */
+static int method_vm_verb(sd_bus_message *msg, Manager *m, VmVerb verb, sd_bus_error *error) {
         const char *name;
         Vm *vm;
         int r;
@@ -203,7 +208,23 @@ static int method_delete_workspace(sd_bus_message *msg, void *userdata, sd_bus_e
         vm = manager_get_vm(m, name);
         if (!vm)
                 return sd_bus_error_setf(error, MVM_ERROR_NO_SUCH_VM, "There is no VM named '%s'.", name);
-        return vm_bus_start_delete(m, msg, vm, error);
+        return vm_bus_request(m, msg, vm, verb, error);
+}
+
+static int method_delete_workspace(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        return method_vm_verb(msg, userdata, VM_VERB_DELETE, error);
+}
+
+static int method_start_vm(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        return method_vm_verb(msg, userdata, VM_VERB_START, error);
+}
+
+static int method_stop_vm(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        return method_vm_verb(msg, userdata, VM_VERB_STOP, error);
+}
+
+static int method_restart_vm(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        return method_vm_verb(msg, userdata, VM_VERB_RESTART, error);
 }
 
 static gint compare_vm_names(gconstpointer a, gconstpointer b) {
@@ -298,6 +319,18 @@ const sd_bus_vtable manager_vtable[] = {
                                 SD_BUS_ARGS("s", name, "a{sv}", options),
                                 SD_BUS_NO_RESULT,
                                 method_delete_workspace, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("StartVM",
+                                SD_BUS_ARGS("s", name, "a{sv}", options),
+                                SD_BUS_NO_RESULT,
+                                method_start_vm, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("StopVM",
+                                SD_BUS_ARGS("s", name, "a{sv}", options),
+                                SD_BUS_NO_RESULT,
+                                method_stop_vm, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("RestartVM",
+                                SD_BUS_ARGS("s", name, "a{sv}", options),
+                                SD_BUS_NO_RESULT,
+                                method_restart_vm, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("ListVMs",
                                 SD_BUS_NO_ARGS,
                                 SD_BUS_RESULT("a(ssso)", vms),

@@ -9,6 +9,32 @@
 
 void create_options_clear(CreateOptions *o) {
         g_clear_pointer(&o->authorized_keys, g_strfreev);
+        g_clear_pointer(&o->hypervisor, g_free);
+        g_clear_pointer(&o->credentials_dir, g_free);
+        g_clear_pointer(&o->kernel, g_free);
+        g_clear_pointer(&o->initramfs, g_free);
+        g_clear_pointer(&o->kernel_cmdline, g_free);
+}
+
+/* Printable ASCII only: these end up on command lines and in unit properties. */
+static bool is_printable_ascii(const char *s) {
+        for (; *s; s++)
+                if (*s < 0x20 || *s > 0x7e)
+                        return false;
+        return true;
+}
+
+/* An absolute, normalized path: no "." or ".." components, no "//". */
+static bool is_normalized_absolute_path(const char *p) {
+        g_auto(GStrv) parts = NULL;
+
+        if (p[0] != '/' || strlen(p) > 4096 || !is_printable_ascii(p) || strstr(p, "//"))
+                return false;
+        parts = g_strsplit(p + 1, "/", -1);
+        for (size_t i = 0; parts[i]; i++)
+                if (strcmp(parts[i], ".") == 0 || strcmp(parts[i], "..") == 0)
+                        return false;
+        return true;
 }
 
 /* Enters the variant of one option after checking it holds the expected type. */
@@ -26,6 +52,21 @@ static int enter_option(sd_bus_message *m, const char *key, const char *signatur
                                          "Option '%s' must be of type '%s' (%s), not '%s'.", key,
                                          signature, type_name, contents ? contents : "?");
         return sd_bus_message_enter_container(m, SD_BUS_TYPE_VARIANT, signature);
+}
+
+static int read_string_option(sd_bus_message *m, const char *key, char **ret, sd_bus_error *error) {
+        const char *v;
+        int r;
+
+        r = enter_option(m, key, "s", "string", error);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_read_basic(m, SD_BUS_TYPE_STRING, &v);
+        if (r < 0)
+                return r;
+        g_free(*ret);
+        *ret = g_strdup(v);
+        return 0;
 }
 
 static int read_authorized_keys(sd_bus_message *m, char ***ret, sd_bus_error *error) {
@@ -140,9 +181,38 @@ static int handle_create_option(sd_bus_message *m, const char *key, void *userda
                 r = read_authorized_keys(m, &p->options->authorized_keys, error);
                 if (r < 0)
                         return r;
+        } else if (strcmp(key, MVM_OPTION_HYPERVISOR) == 0) {
+                r = read_string_option(m, key, &p->options->hypervisor, error);
+                if (r < 0)
+                        return r;
+                if (!mvm_hypervisor_name_is_valid(p->options->hypervisor))
+                        return sd_bus_error_setf(error, MVM_ERROR_INVALID_ARGUMENT,
+                                                 "Option 'hypervisor' must be auto, cloud-hypervisor or qemu.");
+        } else if (strcmp(key, MVM_OPTION_CREDENTIALS_DIR) == 0 || strcmp(key, MVM_OPTION_KERNEL) == 0 ||
+                   strcmp(key, MVM_OPTION_INITRAMFS) == 0) {
+                char **target = strcmp(key, MVM_OPTION_KERNEL) == 0 ? &p->options->kernel :
+                                strcmp(key, MVM_OPTION_INITRAMFS) == 0 ? &p->options->initramfs :
+                                &p->options->credentials_dir;
+
+                r = read_string_option(m, key, target, error);
+                if (r < 0)
+                        return r;
+                if (!is_normalized_absolute_path(*target))
+                        return sd_bus_error_setf(error, MVM_ERROR_INVALID_ARGUMENT,
+                                                 "Option '%s' must be an absolute path without '.' or '..' "
+                                                 "components.", key);
+        } else if (strcmp(key, MVM_OPTION_KERNEL_CMDLINE) == 0) {
+                r = read_string_option(m, key, &p->options->kernel_cmdline, error);
+                if (r < 0)
+                        return r;
+                if (!is_printable_ascii(p->options->kernel_cmdline) || strlen(p->options->kernel_cmdline) > 2048)
+                        return sd_bus_error_setf(error, MVM_ERROR_INVALID_ARGUMENT,
+                                                 "Option 'kernel-cmdline' must be printable ASCII, at most 2048 "
+                                                 "characters.");
         } else
                 return sd_bus_error_setf(error, MVM_ERROR_INVALID_ARGUMENT,
-                                         "Unknown option '%s' (known: vcpus, memory-mib, authorized-keys).", key);
+                                         "Unknown option '%s' (known: vcpus, memory-mib, authorized-keys, "
+                                         "hypervisor, credentials-dir, kernel, initramfs, kernel-cmdline).", key);
         return 0;
 }
 
@@ -166,28 +236,43 @@ int create_options_parse(sd_bus_message *m, const MvmConfig *config, CreateOptio
         return 0;
 }
 
-static int handle_delete_option(sd_bus_message *m, const char *key, void *userdata, sd_bus_error *error) {
-        DeleteOptions *o = userdata;
+typedef struct BoolOption {
+        const char *key;
+        bool *value;
+} BoolOption;
+
+static int handle_bool_option(sd_bus_message *m, const char *key, void *userdata, sd_bus_error *error) {
+        BoolOption *o = userdata;
         int b, r;
 
-        if (strcmp(key, MVM_OPTION_REMOVE_FILES) != 0)
+        if (!o->key || strcmp(key, o->key) != 0) {
+                if (o->key)
+                        return sd_bus_error_setf(error, MVM_ERROR_INVALID_ARGUMENT,
+                                                 "Unknown option '%s' (known: %s).", key, o->key);
                 return sd_bus_error_setf(error, MVM_ERROR_INVALID_ARGUMENT,
-                                         "Unknown option '%s' (known: remove-files).", key);
+                                         "Unknown option '%s' (this call takes none).", key);
+        }
         r = enter_option(m, key, "b", "boolean", error);
         if (r < 0)
                 return r;
         r = sd_bus_message_read_basic(m, SD_BUS_TYPE_BOOLEAN, &b);
         if (r < 0)
                 return r;
-        o->remove_files = b;
+        *o->value = b;
         return 0;
+}
+
+int bool_option_parse(sd_bus_message *m, const char *key, bool *value, sd_bus_error *error) {
+        BoolOption o = { .key = key, .value = value };
+
+        return parse_options(m, handle_bool_option, &o, error);
 }
 
 int delete_options_parse(sd_bus_message *m, DeleteOptions *ret, sd_bus_error *error) {
         DeleteOptions o = { .remove_files = false };
         int r;
 
-        r = parse_options(m, handle_delete_option, &o, error);
+        r = bool_option_parse(m, MVM_OPTION_REMOVE_FILES, &o.remove_files, error);
         if (r < 0)
                 return r;
         *ret = o;

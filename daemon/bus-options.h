@@ -14,6 +14,11 @@ typedef struct CreateOptions {
         uint32_t vcpus;
         uint64_t memory_mib;
         char **authorized_keys; /* NULL-terminated, g_strfreev */
+        char *hypervisor;       /* NULL: the configured default */
+        char *credentials_dir;
+        char *kernel;
+        char *initramfs;
+        char *kernel_cmdline;
 } CreateOptions;
 
 typedef struct DeleteOptions {
@@ -26,3 +31,7 @@ void create_options_clear(CreateOptions *o);
 int create_options_parse(sd_bus_message *m, const MvmConfig *config, CreateOptions *ret,
                          sd_bus_error *error);
 int delete_options_parse(sd_bus_message *m, DeleteOptions *ret, sd_bus_error *error);
+
+/* Options that take at most one boolean, key (NULL: none at all); value keeps its
+ * default when the key is absent. */
+int bool_option_parse(sd_bus_message *m, const char *key, bool *value, sd_bus_error *error);

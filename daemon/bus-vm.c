@@ -6,22 +6,39 @@
 #include "manager.h"
 #include "mvm-dbus.h"
 #include "mvm-macro.h"
+#include "hypervisor.h"
+#include "vm-runtime.h"
 #include "vm-store.h"
 #include "vm.h"
 #include "workspace.h"
 
 #include <string.h>
 
-typedef struct DeleteRequest {
+typedef struct VmRequest {
         char *name;
-        DeleteOptions options;
-} DeleteRequest;
+        VmVerb verb;
+        DeleteOptions delete_options;
+        bool wait;        /* start: reply once running */
+        bool force;       /* stop: kill instead of the power button */
+        bool autostart;   /* set-autostart */
+} VmRequest;
 
-static void delete_request_free(DeleteRequest *req) {
+static void vm_request_free(VmRequest *req) {
         g_free(req->name);
         g_free(req);
 }
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(DeleteRequest, delete_request_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(VmRequest, vm_request_free)
+
+static const struct {
+        const char *name;
+        const char *owner_action;
+} verbs[] = {
+        [VM_VERB_DELETE] = { "delete", MVM_ACTION_DELETE },
+        [VM_VERB_START] = { "start", MVM_ACTION_START },
+        [VM_VERB_STOP] = { "stop", MVM_ACTION_STOP },
+        [VM_VERB_RESTART] = { "restart", MVM_ACTION_START },
+        [VM_VERB_SET_AUTOSTART] = { "set-autostart", MVM_ACTION_START },
+};
 
 int vm_object_find(sd_bus *bus, const char *path, const char *interface, void *userdata,
                    void **found, sd_bus_error *error) {
@@ -121,9 +138,32 @@ static int delete_vm(Manager *m, Vm *vm, const DeleteOptions *options, sd_bus_er
         return 0;
 }
 
-static void on_delete_authorized(Manager *m, sd_bus_message *call, int r, sd_bus_error *auth_error,
-                                 void *userdata) {
-        g_autoptr(DeleteRequest) req = userdata;
+static int delete_vm_checked(Manager *m, Vm *vm, const DeleteOptions *options, sd_bus_error *error) {
+        if (vm->state != VM_STATE_STOPPED && vm->state != VM_STATE_FAILED)
+                return sd_bus_error_setf(error, MVM_ERROR_BUSY, "VM '%s' is %s; stop it first.", vm->def->name,
+                                         vm_state_to_string(vm->state));
+        return delete_vm(m, vm, options, error);
+}
+
+static int set_autostart(Manager *m, Vm *vm, bool autostart, sd_bus_error *error) {
+        int r;
+
+        if (vm->def->autostart == autostart)
+                return 0;
+        vm->def->autostart = autostart;
+        r = vm_store_save(m->definitions_dir_fd, vm->def);
+        if (r < 0) {
+                vm->def->autostart = !autostart;
+                return sd_bus_error_setf(error, MVM_ERROR_FAILED, "Cannot save the definition of '%s': %s",
+                                         vm->def->name, strerror(-r));
+        }
+        vm_emit_changed(vm);
+        return 0;
+}
+
+static void on_vm_request_authorized(Manager *m, sd_bus_message *call, int r, sd_bus_error *auth_error,
+                                     void *userdata) {
+        g_autoptr(VmRequest) req = userdata;
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         Vm *vm;
 
@@ -138,23 +178,65 @@ static void on_delete_authorized(Manager *m, sd_bus_message *call, int r, sd_bus
                                                   req->name);
                 return;
         }
-        r = delete_vm(m, vm, &req->options, &error);
+        switch (req->verb) {
+        case VM_VERB_DELETE:
+                r = delete_vm_checked(m, vm, &req->delete_options, &error);
+                break;
+        case VM_VERB_START:
+                r = vm_start(vm, call, req->wait, &error);
+                break;
+        case VM_VERB_STOP:
+                r = vm_stop(vm, call, req->force, &error);
+                break;
+        case VM_VERB_RESTART:
+                r = vm_restart(vm, call, &error);
+                break;
+        case VM_VERB_SET_AUTOSTART:
+                r = set_autostart(m, vm, req->autostart, &error);
+                break;
+        default:
+                g_assert_not_reached();
+        }
         if (r < 0) {
                 if (!sd_bus_error_is_set(&error))
                         sd_bus_error_set_errno(&error, r);
                 (void) sd_bus_reply_method_error(call, &error);
-                return;
-        }
-        (void) sd_bus_reply_method_return(call, NULL);
+        } else if (r == 0)
+                (void) sd_bus_reply_method_return(call, NULL);
+        /* r > 0: the lifecycle answers once the VM has got there. */
 }
 
-int vm_bus_start_delete(Manager *m, sd_bus_message *call, Vm *vm, sd_bus_error *error) {
-        g_autoptr(DeleteRequest) req = g_new0(DeleteRequest, 1);
+static int read_verb_arguments(sd_bus_message *call, VmRequest *req, sd_bus_error *error) {
+        int b, r;
+
+        switch (req->verb) {
+        case VM_VERB_DELETE:
+                return delete_options_parse(call, &req->delete_options, error);
+        case VM_VERB_START:
+                req->wait = true;
+                return bool_option_parse(call, MVM_OPTION_WAIT, &req->wait, error);
+        case VM_VERB_STOP:
+                return bool_option_parse(call, MVM_OPTION_FORCE, &req->force, error);
+        case VM_VERB_RESTART:
+                return bool_option_parse(call, NULL, NULL, error);
+        case VM_VERB_SET_AUTOSTART:
+                r = sd_bus_message_read(call, "b", &b);
+                if (r < 0)
+                        return r;
+                req->autostart = b;
+                return 0;
+        }
+        return -EINVAL;
+}
+
+int vm_bus_request(Manager *m, sd_bus_message *call, Vm *vm, VmVerb verb, sd_bus_error *error) {
+        g_autoptr(VmRequest) req = g_new0(VmRequest, 1);
         g_autofree char *owner = NULL, *owner_uid = NULL;
         uid_t uid;
         int r;
 
-        r = delete_options_parse(call, &req->options, error);
+        req->verb = verb;
+        r = read_verb_arguments(call, req, error);
         if (r < 0)
                 return r;
         r = bus_message_get_caller_uid(call, &uid);
@@ -165,11 +247,11 @@ int vm_bus_start_delete(Manager *m, sd_bus_message *call, Vm *vm, sd_bus_error *
         owner = manager_user_name(vm->def->owner);
         owner_uid = g_strdup_printf("%u", vm->def->owner);
         const char *details[] = {
-                "vm", vm->def->name, "owner", owner, "owner-uid", owner_uid, "verb", "delete", NULL,
+                "vm", vm->def->name, "owner", owner, "owner-uid", owner_uid, "verb", verbs[verb].name, NULL,
         };
         /* Only the owner acts with the verb's own action; anyone else needs manage-any. */
-        r = auth_check_async(m, call, uid == vm->def->owner ? MVM_ACTION_DELETE : MVM_ACTION_MANAGE_ANY,
-                             details, on_delete_authorized, req);
+        r = auth_check_async(m, call, uid == vm->def->owner ? verbs[verb].owner_action : MVM_ACTION_MANAGE_ANY,
+                             details, on_vm_request_authorized, req);
         if (r < 0)
                 return r;
         g_steal_pointer(&req);
@@ -178,7 +260,27 @@ int vm_bus_start_delete(Manager *m, sd_bus_message *call, Vm *vm, sd_bus_error *
 
 static int method_delete(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         Vm *vm = userdata;
-        return vm_bus_start_delete(vm->manager, msg, vm, error);
+        return vm_bus_request(vm->manager, msg, vm, VM_VERB_DELETE, error);
+}
+
+static int method_start(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Vm *vm = userdata;
+        return vm_bus_request(vm->manager, msg, vm, VM_VERB_START, error);
+}
+
+static int method_stop(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Vm *vm = userdata;
+        return vm_bus_request(vm->manager, msg, vm, VM_VERB_STOP, error);
+}
+
+static int method_restart(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Vm *vm = userdata;
+        return vm_bus_request(vm->manager, msg, vm, VM_VERB_RESTART, error);
+}
+
+static int method_set_autostart(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Vm *vm = userdata;
+        return vm_bus_request(vm->manager, msg, vm, VM_VERB_SET_AUTOSTART, error);
 }
 
 static int property_get(sd_bus *bus, const char *path, const char *interface, const char *property,
@@ -199,6 +301,23 @@ static int property_get(sd_bus *bus, const char *path, const char *interface, co
                 return sd_bus_message_append(reply, "t", vm->def->memory_mib);
         if (strcmp(property, "CreatedAt") == 0)
                 return sd_bus_message_append(reply, "t", vm->def->created_at);
+        if (strcmp(property, "Unit") == 0) {
+                g_autofree char *unit = vm_unit_name(vm->def->name);
+                return sd_bus_message_append(reply, "s", unit);
+        }
+        if (strcmp(property, "Hypervisor") == 0) {
+                /* While stopped: the one a start would use now. */
+                const HypervisorBackend *b = vm->backend ?: vm_pick_backend(vm, NULL);
+                return sd_bus_message_append(reply, "s", b ? b->name : "");
+        }
+        if (strcmp(property, "MainPID") == 0)
+                return sd_bus_message_append(reply, "u", vm->main_pid);
+        if (strcmp(property, "StartedAt") == 0)
+                return sd_bus_message_append(reply, "t", vm->started_at);
+        if (strcmp(property, "Autostart") == 0)
+                return sd_bus_message_append(reply, "b", (int) vm->def->autostart);
+        if (strcmp(property, "FailureReason") == 0)
+                return sd_bus_message_append(reply, "s", vm->failure_reason ?: "");
         return -EINVAL;
 }
 
@@ -211,9 +330,31 @@ const sd_bus_vtable vm_vtable[] = {
         SD_BUS_PROPERTY("VCPUs", "u", property_get, 0, SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("MemoryMiB", "t", property_get, 0, SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("CreatedAt", "t", property_get, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("Unit", "s", property_get, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("Hypervisor", "s", property_get, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("MainPID", "u", property_get, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("StartedAt", "t", property_get, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("Autostart", "b", property_get, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("FailureReason", "s", property_get, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_METHOD_WITH_ARGS("Delete",
                                 SD_BUS_ARGS("a{sv}", options),
                                 SD_BUS_NO_RESULT,
                                 method_delete, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("Start",
+                                SD_BUS_ARGS("a{sv}", options),
+                                SD_BUS_NO_RESULT,
+                                method_start, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("Stop",
+                                SD_BUS_ARGS("a{sv}", options),
+                                SD_BUS_NO_RESULT,
+                                method_stop, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("Restart",
+                                SD_BUS_ARGS("a{sv}", options),
+                                SD_BUS_NO_RESULT,
+                                method_restart, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("SetAutostart",
+                                SD_BUS_ARGS("b", autostart),
+                                SD_BUS_NO_RESULT,
+                                method_set_autostart, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_VTABLE_END
 };

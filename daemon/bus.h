@@ -14,9 +14,19 @@ int vm_object_find(sd_bus *bus, const char *path, const char *interface, void *u
 int vm_node_enumerator(sd_bus *bus, const char *path, void *userdata, char ***nodes,
                        sd_bus_error *error);
 
-/* Reads the delete options from call and starts a polkit-checked delete of vm; the
- * reply comes later. Shared by Manager.DeleteWorkspace and VM.Delete. */
-int vm_bus_start_delete(Manager *m, sd_bus_message *call, Vm *vm, sd_bus_error *error);
+/* What a caller can do to a VM; each is one polkit action for the owner, and
+ * manage-any for everyone else. */
+typedef enum VmVerb {
+        VM_VERB_DELETE,
+        VM_VERB_START,
+        VM_VERB_STOP,
+        VM_VERB_RESTART,
+        VM_VERB_SET_AUTOSTART,
+} VmVerb;
+
+/* Reads the verb's arguments from call, asks polkit, then acts; the reply comes later.
+ * Shared by the Manager's methods (which take the name first) and the VM's. */
+int vm_bus_request(Manager *m, sd_bus_message *call, Vm *vm, VmVerb verb, sd_bus_error *error);
 
 /* The caller's effective uid. */
 int bus_message_get_caller_uid(sd_bus_message *m, uid_t *ret);

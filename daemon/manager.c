@@ -7,6 +7,8 @@
 #include "manager.h"
 #include "mvm-dbus.h"
 #include "mvm-macro.h"
+#include "systemd-client.h"
+#include "vm-runtime.h"
 #include "vm-store.h"
 #include "vm.h"
 #include "workspace.h"
@@ -23,6 +25,7 @@ int manager_new(MvmConfig *config, Manager **ret) {
         m->definitions_dir_fd = -1;
         m->vms = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, (GDestroyNotify) vm_free);
         m->auth_queries = g_hash_table_new(g_direct_hash, g_direct_equal);
+        m->jobs = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, systemd_job_wait_free);
         m->cancellable = g_cancellable_new();
         m->loop = g_main_loop_new(NULL, FALSE);
 
@@ -51,6 +54,7 @@ Manager *manager_free(Manager *m) {
         g_clear_object(&m->polkit);
         g_clear_object(&m->cancellable);
         g_clear_pointer(&m->auth_queries, g_hash_table_unref);
+        g_clear_pointer(&m->jobs, g_hash_table_unref);
         g_clear_pointer(&m->vms, g_hash_table_unref);
 
         if (m->bus) {
@@ -101,6 +105,7 @@ void manager_add_vm(Manager *m, Vm *vm) {
 }
 
 void manager_remove_vm(Manager *m, Vm *vm) {
+        systemd_forget_jobs(m, vm);
         /* InterfacesRemoved is built from the object, so announce it while it exists. */
         if (m->bus)
                 (void) sd_bus_emit_object_removed(m->bus, vm->object_path);
@@ -160,12 +165,20 @@ int manager_connect_bus(Manager *m) {
         if (r < 0)
                 return r;
 
+        r = systemd_client_start(m, vm_runtime_on_unit_changed);
+        if (r < 0)
+                return r;
+        /* VMs kept running while microvmd was away; know them before anyone asks. */
+        vm_runtime_reconcile(m);
+
         /* The objects are in place before the name is, so no early caller sees a gap. */
         r = sd_bus_request_name(m->bus, MVM_BUS_NAME, 0);
         if (r < 0) {
                 log_error("Cannot own the bus name %s: %s", MVM_BUS_NAME, strerror(-r));
                 return r;
         }
+
+        vm_runtime_autostart(m);
         return 0;
 }
 

@@ -24,6 +24,7 @@ typedef struct Manager {
         GHashTable *auth_queries;    /* AuthQuery* set, freed at exit */
 
         GHashTable *vms;             /* name → Vm*, owned */
+        GHashTable *jobs;            /* systemd job path → JobWait* */
 
         int definitions_dir_fd;      /* /var/lib/microvm/vms */
 } Manager;

@@ -5,6 +5,10 @@
 
 #include <stdlib.h>
 
+static void message_unref(gpointer p) {
+        sd_bus_message_unref(p);
+}
+
 Vm *vm_new(Manager *m, MvmVmDef *def) {
         Vm *vm = g_new0(Vm, 1);
         char *path = NULL;
@@ -12,6 +16,8 @@ Vm *vm_new(Manager *m, MvmVmDef *def) {
         vm->manager = m;
         vm->def = def;
         vm->state = VM_STATE_STOPPED;
+        vm->start_waiters = g_ptr_array_new_with_free_func(message_unref);
+        vm->stop_waiters = g_ptr_array_new_with_free_func(message_unref);
         if (sd_bus_path_encode(MVM_VM_PATH_PREFIX, def->name, &path) < 0)
                 g_error("out of memory");
         /* sd-bus allocates with malloc; keep one allocator per field. */
@@ -23,9 +29,24 @@ Vm *vm_new(Manager *m, MvmVmDef *def) {
 void vm_free(Vm *vm) {
         if (!vm)
                 return;
+        sd_event_source_disable_unref(vm->stop_timer);
+        g_ptr_array_unref(vm->start_waiters);
+        g_ptr_array_unref(vm->stop_waiters);
+        g_free(vm->failure_reason);
+        g_free(vm->unit_result);
         mvm_vmdef_free(vm->def);
         g_free(vm->object_path);
         g_free(vm);
+}
+
+char *vm_unit_name(const char *name) {
+        return g_strdup_printf("microvm-%s.service", name);
+}
+
+/* The underscore cannot occur in VM names, so no share unit of one VM can be the unit of
+ * another VM (microvm-a-fs-x would be VM "a-fs-x"). */
+char *vm_share_unit_name(const char *name, const char *tag, const char *suffix) {
+        return g_strdup_printf("microvm-%s-fs_%s.%s", name, tag, suffix);
 }
 
 const char *vm_state_to_string(VmState state) {

@@ -2,10 +2,13 @@
 #pragma once
 
 #include <stdbool.h>
+#include <systemd/sd-bus.h>
+#include <systemd/sd-event.h>
 
 #include "mvm-vmdef.h"
 
 typedef struct Manager Manager;
+typedef struct HypervisorBackend HypervisorBackend;
 
 /* The lifecycle states of the API; in this version every VM is stopped. */
 typedef enum VmState {
@@ -21,9 +24,29 @@ typedef struct Vm {
         MvmVmDef *def;
         VmState state;
         char *object_path;
+
+        /* Runtime state; none of it is persisted: after a restart of microvmd it is
+         * read back from the VM's unit. */
+        const HypervisorBackend *backend;  /* while not stopped */
+        uint32_t main_pid;
+        uint64_t started_at;               /* CLOCK_REALTIME usec */
+        char *failure_reason;              /* why it is failed */
+        char *unit_result;                 /* the service's Result, as PID 1 last said */
+        int32_t exit_code, exit_status;    /* ExecMainCode/Status, as PID 1 last said */
+        bool start_job_pending;            /* on_start_job() will settle the start */
+        bool stop_requested;
+        bool restart_requested;
+        GPtrArray *start_waiters;          /* sd_bus_message*: reply once running */
+        GPtrArray *stop_waiters;           /* sd_bus_message*: reply once stopped */
+        sd_event_source *stop_timer;       /* power button given up: stop the unit */
 } Vm;
 
 Vm *vm_new(Manager *m, MvmVmDef *def);
 void vm_free(Vm *vm);
 
 const char *vm_state_to_string(VmState state);
+
+/* microvm-NAME.service: the hypervisor's unit. */
+char *vm_unit_name(const char *name);
+/* microvm-NAME-fs_TAG.{socket,service}: a share's virtiofsd. */
+char *vm_share_unit_name(const char *name, const char *tag, const char *suffix);

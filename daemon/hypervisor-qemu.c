@@ -1,0 +1,132 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The QEMU backend: q35 with virtiofs through vhost-user-fs and a shared memfd memory
+ * backend; KVM where /dev/kvm exists, TCG otherwise. Graceful stop through QMP. */
+#include "hypervisor.h"
+#include "log.h"
+#include "mvm-macro.h"
+
+#include <glib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/un.h>
+
+#define QMP_SOCKET "qmp.sock"
+#define CONSOLE_SOCKET "console.sock"
+/* QEMU's monitor answers from its main loop at once; a hung QEMU costs at most this
+ * per step before the stop falls back to systemd. */
+#define QMP_TIMEOUT_SEC 2
+
+static char **qemu_build_argv(const VmLaunch *l) {
+        g_autoptr(GPtrArray) b = g_ptr_array_new_with_free_func(g_free);
+        g_autofree char *mem = g_strdup_printf("%" G_GUINT64_FORMAT "M", l->memory_mib);
+
+        argv_add_many(b, l->binary,
+                                "-name", l->name,
+                                "-M", "q35",
+                                "-accel", l->kvm ? "kvm" : "tcg",
+                                "-cpu", l->kvm ? "host" : "max",
+                                NULL);
+        argv_add(b, "-smp");
+        argv_addf(b, "%u", l->vcpus);
+        argv_add_many(b, "-m", mem, NULL);
+        /* vhost-user-fs needs guest memory the virtiofsd process can map. */
+        argv_add(b, "-object");
+        argv_addf(b, "memory-backend-memfd,id=mem,size=%s,share=on", mem);
+        argv_add_many(b, "-numa", "node,memdev=mem",
+                                "-nodefaults", "-no-user-config", "-nographic", "-no-reboot",
+                                "-kernel", l->kernel, NULL);
+        if (l->initramfs)
+                argv_add_many(b, "-initrd", l->initramfs, NULL);
+        argv_add_many(b, "-append", l->cmdline, NULL);
+
+        for (size_t i = 0; i < l->n_shares; i++) {
+                argv_add(b, "-chardev");
+                argv_addf(b, "socket,id=fs%zu,path=%s", i, l->shares[i].socket);
+                argv_add(b, "-device");
+                argv_addf(b, "vhost-user-fs-pci,chardev=fs%zu,tag=%s", i, l->shares[i].tag);
+        }
+
+        /* ttyS0 to stdout, which is the unit's journal; hvc0 is the interactive console. */
+        argv_add_many(b, "-serial", "stdio", "-device", "virtio-serial-pci", NULL);
+        argv_add(b, "-chardev");
+        argv_addf(b, "socket,id=console,path=%s/" CONSOLE_SOCKET ",server=on,wait=off",
+                                               l->runtime_dir);
+        argv_add_many(b, "-device", "virtconsole,chardev=console", NULL);
+        argv_add(b, "-qmp");
+        argv_addf(b, "unix:%s/" QMP_SOCKET ",server=on,wait=off", l->runtime_dir);
+        return argv_end(b);
+}
+
+/* Reads one line (QMP messages are one JSON object per line). */
+static int qmp_read_line(int fd, char *buf, size_t size) {
+        size_t n = 0;
+
+        while (n + 1 < size) {
+                ssize_t k = recv(fd, buf + n, 1, 0);
+                if (k < 0)
+                        return errno == EAGAIN ? -ETIMEDOUT : -errno;
+                if (k == 0)
+                        return -ECONNRESET;
+                if (buf[n] == '\n') {
+                        buf[n] = '\0';
+                        return 0;
+                }
+                n++;
+        }
+        return -EMSGSIZE;
+}
+
+/* Sends a command and waits for its answer, skipping asynchronous events. */
+static int qmp_execute(int fd, const char *command) {
+        char line[4096];
+        int r;
+
+        if (send(fd, command, strlen(command), MSG_NOSIGNAL) < 0)
+                return -errno;
+        for (;;) {
+                r = qmp_read_line(fd, line, sizeof(line));
+                if (r < 0)
+                        return r;
+                if (strstr(line, "\"return\""))
+                        return 0;
+                if (strstr(line, "\"error\"")) {
+                        log_warning("QMP refused %s: %s", command, line);
+                        return -EIO;
+                }
+        }
+}
+
+static int qemu_power_off(Manager *m, const char *vm_name, const char *runtime_dir, PowerOffFailed failed) {
+        struct timeval tv = { .tv_sec = QMP_TIMEOUT_SEC };
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        _cleanup_close_ int fd = -1;
+        char greeting[4096];
+        int r;
+
+        if ((size_t) snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/" QMP_SOCKET, runtime_dir) >= sizeof(sa.sun_path))
+                return -ENAMETOOLONG;
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return -errno;
+        if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0 ||
+            setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0)
+                return -errno;
+        if (connect(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0)
+                return -errno;
+        r = qmp_read_line(fd, greeting, sizeof(greeting));
+        if (r < 0)
+                return r;
+        r = qmp_execute(fd, "{\"execute\":\"qmp_capabilities\"}\n");
+        if (r < 0)
+                return r;
+        return qmp_execute(fd, "{\"execute\":\"system_powerdown\"}\n");
+}
+
+const HypervisorBackend hypervisor_qemu = {
+        .name = "qemu",
+        .needs_kvm = false,
+        .control_socket = QMP_SOCKET,
+        .build_argv = qemu_build_argv,
+        .power_off = qemu_power_off,
+};

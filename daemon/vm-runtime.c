@@ -1,0 +1,728 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "config.h"
+#include "fs-util.h"
+#include "hypervisor.h"
+#include "log.h"
+#include "manager.h"
+#include "mvm-dbus.h"
+#include "mvm-macro.h"
+#include "mvm-name.h"
+#include "vm-runtime.h"
+#include "vm.h"
+#include "workspace.h"
+
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <pwd.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define VMM_USER "microvm-vmm"
+#define SLICE "microvm.slice"
+#define HYPERVISOR_ENV "MICROVM_HYPERVISOR="
+#define HYPERVISOR_START_TIMEOUT_USEC (60 * G_USEC_PER_SEC)
+#define HYPERVISOR_STOP_TIMEOUT_USEC (30 * G_USEC_PER_SEC)
+/* Guest RAM is counted in the unit's cgroup; QEMU's TCG translation cache and device
+ * emulation need room beyond it. */
+#define HYPERVISOR_MEMORY_OVERHEAD_MIB 1536
+
+/* The SSH host keys reach the guest inside the workspace share (WORKSPACE/ssh-host-keys).
+ * A share of its own, or of a credentials directory the owner names, would point the
+ * root virtiofsd at a path its owner can swap for a symlink; see README ("Shares"). */
+static const char *const share_tags[] = { "workspace", "software" };
+
+typedef struct ShareSet {
+        VmShare items[MVM_ELEMENTSOF(share_tags)];
+        size_t n;
+} ShareSet;
+
+static void share_set_clear(ShareSet *s) {
+        for (size_t i = 0; i < s->n; i++) {
+                g_free(s->items[i].source);
+                g_free(s->items[i].socket);
+        }
+        s->n = 0;
+}
+
+static const char *const *vm_runtime_dir_base(void) {
+        static const char *const base[] = { MICROVM_RUNTIME_DIR, NULL };
+        return base;
+}
+
+static char *vm_runtime_dir(const char *name) {
+        return g_build_filename(vm_runtime_dir_base()[0], name, NULL);
+}
+
+void vm_emit_changed(Vm *vm) {
+        Manager *m = vm->manager;
+
+        if (!m->bus)
+                return;
+        (void) sd_bus_emit_properties_changed(m->bus, vm->object_path, MVM_VM_INTERFACE, "State", "MainPID",
+                                              "StartedAt", "Hypervisor", "FailureReason", "Autostart", NULL);
+}
+
+static void vm_set_state(Vm *vm, VmState state) {
+        vm->state = state;
+        vm_emit_changed(vm);
+}
+
+static void reply_all(GPtrArray *waiters, const sd_bus_error *error) {
+        for (guint i = 0; i < waiters->len; i++) {
+                sd_bus_message *call = waiters->pdata[i];
+                if (error)
+                        (void) sd_bus_reply_method_error(call, error);
+                else
+                        (void) sd_bus_reply_method_return(call, NULL);
+        }
+        g_ptr_array_set_size(waiters, 0);
+}
+
+static bool file_exists(const char *path) {
+        struct stat st;
+        return path && stat(path, &st) >= 0 && S_ISREG(st.st_mode);
+}
+
+static bool kvm_available(void) {
+        return access("/dev/kvm", F_OK) >= 0;
+}
+
+const HypervisorBackend *vm_pick_backend(Vm *vm, sd_bus_error *error) {
+        const MvmConfig *c = vm->manager->config;
+        const char *choice = vm->def->hypervisor ?: c->default_hypervisor;
+        const HypervisorBackend *b;
+
+        if (strcmp(choice, MVM_HYPERVISOR_AUTO) == 0) {
+                /* cloud-hypervisor is first choice where it can run at all. */
+                if (access(c->cloud_hypervisor_path, X_OK) >= 0 && kvm_available())
+                        return &hypervisor_cloud_hypervisor;
+                choice = MVM_HYPERVISOR_QEMU;
+        }
+        b = hypervisor_from_name(choice);
+        if (!b) {
+                sd_bus_error_setf(error, MVM_ERROR_INVALID_ARGUMENT, "Unknown hypervisor '%s'.", choice);
+                return NULL;
+        }
+        return b;
+}
+
+static const char *backend_binary(Manager *m, const HypervisorBackend *b) {
+        return b == &hypervisor_cloud_hypervisor ? m->config->cloud_hypervisor_path : m->config->qemu_path;
+}
+
+static void build_shares(Manager *m, Vm *vm, const char *runtime_dir, ShareSet *s) {
+        const char *software = m->config->software_share;
+        struct stat st;
+
+        if (strcmp(software, "auto") == 0)
+                software = stat("/nix/store", &st) >= 0 && S_ISDIR(st.st_mode) ? "/nix/store" : "/usr";
+
+        /* The workspace's path cannot be swapped by its owner: its parent is root's. */
+        s->items[s->n++] = (VmShare) {
+                .tag = "workspace",
+                .source = g_strdup(vm->def->workspace),
+                .read_only = false,
+                .socket = g_strdup_printf("%s/fs-workspace.sock", runtime_dir),
+        };
+        s->items[s->n++] = (VmShare) {
+                .tag = "software",
+                .source = g_strdup(software),
+                .read_only = true,
+                .socket = g_strdup_printf("%s/fs-software.sock", runtime_dir),
+        };
+}
+
+static int runtime_dir_create(const char *name, sd_bus_error *error) {
+        _cleanup_close_ int base_fd = -1;
+        struct passwd *pw;
+        int r;
+
+        pw = getpwnam(VMM_USER);
+        if (!pw)
+                return sd_bus_error_setf(error, MVM_ERROR_FAILED,
+                                         "The user " VMM_USER " does not exist; run systemd-sysusers.");
+        base_fd = open_root_owned_dir(MICROVM_RUNTIME_DIR);
+        if (base_fd == -ENOENT) {
+                if (mkdir(MICROVM_RUNTIME_DIR, 0755) < 0 && errno != EEXIST)
+                        return sd_bus_error_set_errnof(error, errno, "Cannot create " MICROVM_RUNTIME_DIR ": %m");
+                base_fd = open_root_owned_dir(MICROVM_RUNTIME_DIR);
+        }
+        if (base_fd < 0)
+                return sd_bus_error_set_errnof(error, -base_fd, "Cannot open " MICROVM_RUNTIME_DIR ": %s",
+                                               strerror(-base_fd));
+        /* Left over from a crash: nothing in it is worth keeping. */
+        (void) rm_rf_at(base_fd, name);
+        if (mkdirat(base_fd, name, 0700) < 0)
+                return sd_bus_error_set_errnof(error, errno, "Cannot create the runtime directory: %m");
+        /* The hypervisor creates its sockets here; PID 1 creates the virtiofs ones. */
+        if (fchownat(base_fd, name, pw->pw_uid, pw->pw_gid, AT_SYMLINK_NOFOLLOW) < 0) {
+                r = -errno;
+                (void) unlinkat(base_fd, name, AT_REMOVEDIR);
+                return sd_bus_error_set_errnof(error, -r, "Cannot hand the runtime directory to " VMM_USER ": %s",
+                                               strerror(-r));
+        }
+        return 0;
+}
+
+static void runtime_dir_remove(const char *name) {
+        _cleanup_close_ int base_fd = open_root_owned_dir(MICROVM_RUNTIME_DIR);
+        int r;
+
+        if (base_fd < 0)
+                return;
+        r = rm_rf_at(base_fd, name);
+        if (r < 0)
+                log_warning("Cannot remove %s/%s: %s", MICROVM_RUNTIME_DIR, name, strerror(-r));
+}
+
+/* Stops every share unit of the VM; the missing ones are fine. */
+static void stop_share_units(Manager *m, const char *name) {
+        static const char *const suffixes[] = { "socket", "service" };
+
+        for (size_t i = 0; i < MVM_ELEMENTSOF(share_tags); i++)
+                for (size_t k = 0; k < MVM_ELEMENTSOF(suffixes); k++) {
+                        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+                        g_autofree char *unit = vm_share_unit_name(name, share_tags[i], suffixes[k]);
+
+                        (void) systemd_stop_unit(m, unit, &error);
+                }
+}
+
+typedef struct ShareUnitData {
+        Vm *vm;
+        const VmShare *share;
+        const char *hypervisor_unit;
+} ShareUnitData;
+
+static int append_common_service_properties(sd_bus_message *msg, const char *hypervisor_unit) {
+        char *part_of[] = { (char *) hypervisor_unit, NULL };
+        int r;
+
+        if ((r = unit_property_string(msg, "Slice", SLICE)) < 0 ||
+            (r = unit_property_string(msg, "CollectMode", "inactive-or-failed")) < 0 ||
+            (r = unit_property_strv(msg, "PartOf", part_of)) < 0 ||
+            (r = unit_property_string(msg, "ProtectSystem", "strict")) < 0 ||
+            (r = unit_property_bool(msg, "PrivateTmp", true)) < 0 ||
+            (r = unit_property_bool(msg, "NoNewPrivileges", true)) < 0 ||
+            (r = unit_property_bool(msg, "ProtectKernelTunables", true)) < 0 ||
+            (r = unit_property_bool(msg, "ProtectKernelModules", true)) < 0 ||
+            (r = unit_property_bool(msg, "ProtectKernelLogs", true)) < 0 ||
+            (r = unit_property_bool(msg, "ProtectControlGroups", true)) < 0 ||
+            (r = unit_property_bool(msg, "RestrictSUIDSGID", true)) < 0 ||
+            (r = unit_property_bool(msg, "LockPersonality", true)) < 0 ||
+            (r = unit_property_bool(msg, "RestrictRealtime", true)) < 0)
+                return r;
+        return 0;
+}
+
+static int build_share_socket_unit(sd_bus_message *msg, void *data) {
+        ShareUnitData *d = data;
+        g_autofree char *description = g_strdup_printf("microVM %s: virtiofs socket of share %s",
+                                                       d->vm->def->name, d->share->tag);
+        char *part_of[] = { (char *) d->hypervisor_unit, NULL };
+        int r;
+
+        if ((r = unit_property_string(msg, "Description", description)) < 0 ||
+            (r = sd_bus_message_append(msg, "(sv)", "Listen", "a(ss)", 1, "Stream", d->share->socket)) < 0 ||
+            /* Only the hypervisor may connect. */
+            (r = unit_property_string(msg, "SocketUser", VMM_USER)) < 0 ||
+            (r = unit_property_string(msg, "SocketGroup", VMM_USER)) < 0 ||
+            (r = sd_bus_message_append(msg, "(sv)", "SocketMode", "u", 0600)) < 0 ||
+            (r = unit_property_bool(msg, "RemoveOnStop", true)) < 0 ||
+            (r = unit_property_string(msg, "CollectMode", "inactive-or-failed")) < 0 ||
+            (r = unit_property_strv(msg, "PartOf", part_of)) < 0)
+                return r;
+        return 0;
+}
+
+static int build_share_service_unit(sd_bus_message *msg, void *data) {
+        ShareUnitData *d = data;
+        const MvmConfig *c = d->vm->manager->config;
+        g_autofree char *description = g_strdup_printf("microVM %s: virtiofsd for share %s", d->vm->def->name,
+                                                       d->share->tag);
+        g_autofree char *source = g_strdup_printf("source=%s", d->share->source);
+        /* virtiofsd pivots into the share in namespaces of its own (sandbox=namespace) and
+         * gets the listening socket from PID 1 (socket activation), so the hypervisor
+         * connects to a socket that exists before either of them runs. Without CAP_MKNOD
+         * and CAP_SETFCAP no guest creates device nodes or file capabilities on the host
+         * (and virtiofsd does not fail asking for them where the bounding set lacks them). */
+        char *argv[] = {
+                c->virtiofsd_path, (char *) "--fd=3", (char *) "-o", source, (char *) "-o",
+                (char *) "sandbox=namespace", (char *) "-o", (char *) "cache=auto", (char *) "-o",
+                (char *) "modcaps=-mknod:-setfcap", NULL,
+        };
+        char *paths[] = { d->share->source, NULL };
+        int r;
+
+        if ((r = unit_property_string(msg, "Description", description)) < 0 ||
+            (r = unit_property_exec(msg, "ExecStart", argv)) < 0 ||
+            /* It runs as root (the C virtiofsd needs it) and sees no home directories. */
+            (r = unit_property_string(msg, "ProtectHome", "yes")) < 0 ||
+            (r = unit_property_bool(msg, "PrivateNetwork", true)) < 0 ||
+            (r = unit_property_bool(msg, "PrivateDevices", true)) < 0 ||
+            /* Read-only shares are read-only here, on the host, not only by the guest's mount. */
+            (r = unit_property_strv(msg, d->share->read_only ? "ReadOnlyPaths" : "ReadWritePaths", paths)) < 0 ||
+            (r = append_common_service_properties(msg, d->hypervisor_unit)) < 0)
+                return r;
+        return 0;
+}
+
+/* A socket unit with its service as the auxiliary unit, in one call. */
+static int start_share_units(Manager *m, ShareUnitData *d, sd_bus_error *error) {
+        g_autofree char *socket_unit = vm_share_unit_name(d->vm->def->name, d->share->tag, "socket");
+        g_autofree char *service_unit = vm_share_unit_name(d->vm->def->name, d->share->tag, "service");
+
+        return systemd_start_transient_unit_with_aux(m, socket_unit, build_share_socket_unit, service_unit,
+                                                     build_share_service_unit, d, NULL, NULL, error);
+}
+
+typedef struct HypervisorUnitData {
+        Vm *vm;
+        const HypervisorBackend *backend;
+        char **argv;
+        const char *runtime_dir;
+        const ShareSet *shares;
+} HypervisorUnitData;
+
+static int build_hypervisor_unit(sd_bus_message *msg, void *data) {
+        HypervisorUnitData *d = data;
+        const MvmVmDef *def = d->vm->def;
+        g_autofree char *description = g_strdup_printf("microVM %s (%s)", def->name, d->backend->name);
+        g_autofree char *control = g_strdup_printf("%s/%s", d->runtime_dir, d->backend->control_socket);
+        g_autofree char *env = g_strdup_printf(HYPERVISOR_ENV "%s", d->backend->name);
+        g_autoptr(GPtrArray) deps = g_ptr_array_new_with_free_func(g_free);
+        /* Type=exec returns once the hypervisor runs; this returns once it listens. */
+        char *wait_argv[] = {
+                (char *) "/bin/sh", (char *) "-c",
+                (char *) "while [ ! -S \"$1\" ]; do sleep 0.1; done", (char *) "sh", control, NULL,
+        };
+        char *envv[] = { env, NULL };
+        char *rw[] = { (char *) d->runtime_dir, NULL };
+        int r;
+
+        for (size_t i = 0; i < d->shares->n; i++)
+                g_ptr_array_add(deps, vm_share_unit_name(def->name, d->shares->items[i].tag, "socket"));
+        g_ptr_array_add(deps, NULL);
+
+        if ((r = unit_property_string(msg, "Description", description)) < 0 ||
+            (r = unit_property_string(msg, "Type", "exec")) < 0 ||
+            (r = unit_property_exec(msg, "ExecStart", d->argv)) < 0 ||
+            (r = unit_property_exec(msg, "ExecStartPost", wait_argv)) < 0 ||
+            (r = unit_property_string(msg, "User", VMM_USER)) < 0 ||
+            (r = unit_property_string(msg, "Group", VMM_USER)) < 0 ||
+            (r = unit_property_strv(msg, "Environment", envv)) < 0 ||
+            (r = unit_property_strv(msg, "After", (char **) deps->pdata)) < 0 ||
+            (r = unit_property_strv(msg, "BindsTo", (char **) deps->pdata)) < 0 ||
+            (r = unit_property_string(msg, "Slice", SLICE)) < 0 ||
+            (r = unit_property_string(msg, "CollectMode", "inactive-or-failed")) < 0 ||
+            (r = unit_property_u64(msg, "TimeoutStartUSec", HYPERVISOR_START_TIMEOUT_USEC)) < 0 ||
+            (r = unit_property_u64(msg, "TimeoutStopUSec", HYPERVISOR_STOP_TIMEOUT_USEC)) < 0 ||
+            (r = unit_property_u64(msg, "MemoryMax",
+                                   (def->memory_mib + HYPERVISOR_MEMORY_OVERHEAD_MIB) * 1024 * 1024)) < 0 ||
+            (r = unit_property_u64(msg, "TasksMax", 64 + 4 * (uint64_t) def->vcpus)) < 0 ||
+            /* The hypervisor needs no capability: its devices and sockets are handed to it. */
+            (r = unit_property_u64(msg, "CapabilityBoundingSet", 0)) < 0 ||
+            (r = unit_property_string(msg, "ProtectSystem", "strict")) < 0 ||
+            (r = unit_property_string(msg, "ProtectHome", "yes")) < 0 ||
+            (r = unit_property_bool(msg, "PrivateTmp", true)) < 0 ||
+            (r = unit_property_bool(msg, "NoNewPrivileges", true)) < 0 ||
+            (r = unit_property_strv(msg, "ReadWritePaths", rw)) < 0 ||
+            (r = unit_property_string(msg, "DevicePolicy", "closed")) < 0 ||
+            (r = sd_bus_message_append(msg, "(sv)", "DeviceAllow", "a(ss)", 2, "/dev/kvm", "rw", "/dev/net/tun",
+                                       "rw")) < 0 ||
+            (r = unit_property_bool(msg, "ProtectKernelTunables", true)) < 0 ||
+            (r = unit_property_bool(msg, "ProtectKernelModules", true)) < 0 ||
+            (r = unit_property_bool(msg, "ProtectKernelLogs", true)) < 0 ||
+            (r = unit_property_bool(msg, "ProtectControlGroups", true)) < 0 ||
+            (r = unit_property_bool(msg, "ProtectHostname", true)) < 0 ||
+            (r = unit_property_bool(msg, "RestrictSUIDSGID", true)) < 0 ||
+            (r = unit_property_bool(msg, "RestrictRealtime", true)) < 0 ||
+            (r = unit_property_bool(msg, "LockPersonality", true)) < 0)
+                return r;
+        return 0;
+}
+
+static void vm_finish(Vm *vm, VmState state, const char *reason);
+
+static void on_start_job(Manager *m, const char *unit, const char *result, void *userdata) {
+        Vm *vm = userdata;
+        g_autofree char *reason = NULL;
+        UnitStatus st = {};
+
+        vm->start_job_pending = false;
+        if (strcmp(result, "done") == 0) {
+                if (vm->state != VM_STATE_STARTING)
+                        return; /* PID 1's signals were faster */
+                if (systemd_get_unit_status(m, unit, &st) >= 0) {
+                        vm->main_pid = st.main_pid;
+                        vm->started_at = st.active_enter_usec;
+                        unit_status_clear(&st);
+                }
+                if (vm->started_at == 0)
+                        vm->started_at = (uint64_t) g_get_real_time();
+                log_info("VM %s is running (%s, PID %u).", vm->def->name, vm->backend->name, vm->main_pid);
+                vm_set_state(vm, VM_STATE_RUNNING);
+                reply_all(vm->start_waiters, NULL);
+                return;
+        }
+        if (vm->state == VM_STATE_STOPPED || vm->state == VM_STATE_FAILED)
+                return;
+        if (vm->stop_requested) {
+                vm_finish(vm, VM_STATE_STOPPED, NULL);
+                return;
+        }
+        reason = g_strdup_printf("the hypervisor unit %s did not start (job %s, result %s); see "
+                                 "'microvm-client logs %s'", unit, result, vm->unit_result ?: "unknown",
+                                 vm->def->name);
+        vm_finish(vm, VM_STATE_FAILED, reason);
+}
+
+int vm_start(Vm *vm, sd_bus_message *call, bool wait, sd_bus_error *error) {
+        Manager *m = vm->manager;
+        const MvmConfig *c = m->config;
+        const MvmVmDef *def = vm->def;
+        g_autofree char *runtime_dir = vm_runtime_dir(def->name);
+        g_autofree char *unit = vm_unit_name(def->name);
+        g_autofree char *cmdline = NULL;
+        g_auto(GStrv) argv = NULL;
+        _cleanup_(share_set_clear) ShareSet shares = {};
+        const HypervisorBackend *backend;
+        const char *kernel = def->kernel ?: c->kernel;
+        const char *initramfs = def->initramfs ?: c->initramfs;
+        int r;
+
+        if (vm->state == VM_STATE_STARTING || vm->state == VM_STATE_RUNNING)
+                return sd_bus_error_setf(error, MVM_ERROR_ALREADY_RUNNING, "VM '%s' is already %s.", def->name,
+                                         vm_state_to_string(vm->state));
+        if (vm->state == VM_STATE_STOPPING)
+                return sd_bus_error_setf(error, MVM_ERROR_BUSY, "VM '%s' is stopping; try again when it has stopped.",
+                                         def->name);
+
+        backend = vm_pick_backend(vm, error);
+        if (!backend)
+                return -EINVAL;
+        if (access(backend_binary(m, backend), X_OK) < 0)
+                return sd_bus_error_setf(error, MVM_ERROR_HYPERVISOR_NOT_FOUND, "%s not found at %s.", backend->name,
+                                         backend_binary(m, backend));
+        if (access(c->virtiofsd_path, X_OK) < 0)
+                return sd_bus_error_setf(error, MVM_ERROR_HYPERVISOR_NOT_FOUND, "virtiofsd not found at %s.",
+                                         c->virtiofsd_path);
+        if (backend->needs_kvm && !kvm_available())
+                return sd_bus_error_setf(error, MVM_ERROR_NO_KVM,
+                                         "%s needs /dev/kvm, which this machine does not have; use the qemu "
+                                         "hypervisor.", backend->name);
+        if (!file_exists(kernel))
+                return sd_bus_error_setf(error, MVM_ERROR_KERNEL_NOT_FOUND,
+                                         "The guest kernel %s does not exist (set [Guest] Kernel= in %s).", kernel,
+                                         MICROVM_CONFIG_FILE);
+        if (initramfs && !file_exists(initramfs))
+                return sd_bus_error_setf(error, MVM_ERROR_KERNEL_NOT_FOUND,
+                                         "The guest initramfs %s does not exist (set [Guest] Initramfs= in %s).",
+                                         initramfs, MICROVM_CONFIG_FILE);
+
+        r = runtime_dir_create(def->name, error);
+        if (r < 0)
+                return r;
+        build_shares(m, vm, runtime_dir, &shares);
+
+        cmdline = g_strdup_printf("%s microvm.name=%s microvm.workspace=%s", def->kernel_cmdline ?: c->kernel_cmdline,
+                                  def->name, def->workspace);
+        VmLaunch launch = {
+                .name = def->name,
+                .binary = backend_binary(m, backend),
+                .vcpus = def->vcpus,
+                .memory_mib = def->memory_mib,
+                .kernel = kernel,
+                .initramfs = initramfs,
+                .cmdline = cmdline,
+                .runtime_dir = runtime_dir,
+                .shares = shares.items,
+                .n_shares = shares.n,
+                .kvm = kvm_available(),
+        };
+        argv = backend->build_argv(&launch);
+        if (!backend->needs_kvm && !launch.kvm)
+                log_warning("No /dev/kvm: VM %s runs under %s with software emulation (TCG), slowly.", def->name,
+                            backend->name);
+
+        for (size_t i = 0; i < shares.n; i++) {
+                ShareUnitData d = { .vm = vm, .share = &shares.items[i], .hypervisor_unit = unit };
+
+                r = start_share_units(m, &d, error);
+                if (r < 0)
+                        goto fail;
+        }
+
+        HypervisorUnitData hd = { .vm = vm, .backend = backend, .argv = argv, .runtime_dir = runtime_dir, .shares = &shares };
+        r = systemd_start_transient_unit(m, unit, build_hypervisor_unit, &hd, on_start_job, vm, error);
+        if (r < 0)
+                goto fail;
+
+        log_info("Starting VM %s with %s.", def->name, backend->name);
+        vm->backend = backend;
+        vm->start_job_pending = true;
+        vm->stop_requested = false;
+        vm->main_pid = 0;
+        vm->started_at = 0;
+        g_clear_pointer(&vm->failure_reason, g_free);
+        g_clear_pointer(&vm->unit_result, g_free);
+        vm_set_state(vm, VM_STATE_STARTING);
+
+        if (call) {
+                if (wait)
+                        g_ptr_array_add(vm->start_waiters, sd_bus_message_ref(call));
+                else
+                        (void) sd_bus_reply_method_return(call, NULL);
+        }
+        return 1;
+
+fail:
+        if (!sd_bus_error_is_set(error))
+                sd_bus_error_set_errnof(error, -r, "Cannot start VM '%s': %s", def->name, strerror(-r));
+        else if (!sd_bus_error_has_names(error, MVM_ERROR_INVALID_ARGUMENT, MVM_ERROR_FAILED)) {
+                /* PID 1 refused a unit: say which VM, keep its reason. */
+                _cleanup_(sd_bus_error_free) sd_bus_error wrapped = SD_BUS_ERROR_NULL;
+                sd_bus_error_setf(&wrapped, MVM_ERROR_UNIT_FAILED, "systemd refused to start VM '%s': %s", def->name,
+                                  error->message);
+                sd_bus_error_free(error);
+                sd_bus_error_move(error, &wrapped);
+        }
+        stop_share_units(m, def->name);
+        runtime_dir_remove(def->name);
+        return r < 0 ? r : -EIO;
+}
+
+static char *describe_exit(Vm *vm) {
+        const char *result = vm->unit_result;
+
+        if (!result || strcmp(result, "success") == 0)
+                return NULL;
+        if (strcmp(result, "signal") == 0 || strcmp(result, "core-dump") == 0)
+                return g_strdup_printf("the hypervisor was killed by signal %s%s",
+                                       sigabbrev_np(vm->exit_status) ?: "?",
+                                       strcmp(result, "core-dump") == 0 ? " (core dumped)" : "");
+        if (strcmp(result, "exit-code") == 0)
+                return g_strdup_printf("the hypervisor exited with status %d", vm->exit_status);
+        return g_strdup_printf("the hypervisor unit failed (%s)", result);
+}
+
+/* The hypervisor's unit is gone: clean up and settle the state. */
+static void vm_finish(Vm *vm, VmState state, const char *reason) {
+        Manager *m = vm->manager;
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        bool restart = vm->restart_requested && state == VM_STATE_STOPPED;
+
+        vm->stop_timer = sd_event_source_disable_unref(vm->stop_timer);
+        stop_share_units(m, vm->def->name);
+        runtime_dir_remove(vm->def->name);
+        vm->backend = NULL;
+        vm->main_pid = 0;
+        vm->started_at = 0;
+        vm->stop_requested = false;
+        vm->restart_requested = false;
+        vm->start_job_pending = false;
+        g_free(vm->failure_reason);
+        vm->failure_reason = state == VM_STATE_FAILED ? g_strdup(reason ?: "the hypervisor failed") : NULL;
+        if (state == VM_STATE_FAILED)
+                log_warning("VM %s failed: %s", vm->def->name, vm->failure_reason);
+        else
+                log_info("VM %s stopped.", vm->def->name);
+        vm_set_state(vm, state);
+
+        reply_all(vm->stop_waiters, NULL);
+        if (restart) {
+                if (vm_start(vm, NULL, true, &error) < 0)
+                        reply_all(vm->start_waiters, &error);
+                return;
+        }
+        if (vm->start_waiters->len > 0) {
+                sd_bus_error_setf(&error, state == VM_STATE_FAILED ? MVM_ERROR_UNIT_FAILED : MVM_ERROR_FAILED,
+                                  "VM '%s' %s: %s", vm->def->name,
+                                  state == VM_STATE_FAILED ? "failed to start" : "was stopped while starting",
+                                  vm->failure_reason ?: "stopped");
+                reply_all(vm->start_waiters, &error);
+        }
+}
+
+void vm_runtime_on_unit_changed(Manager *m, const char *unit, const UnitStatus *changes) {
+        g_autofree char *name = NULL, *reason = NULL;
+        Vm *vm;
+
+        if (!g_str_has_prefix(unit, "microvm-") || !g_str_has_suffix(unit, ".service"))
+                return;
+        name = g_strndup(unit + strlen("microvm-"), strlen(unit) - strlen("microvm-") - strlen(".service"));
+        if (!mvm_name_is_valid(name))
+                return; /* a share's unit */
+        vm = manager_get_vm(m, name);
+        if (!vm)
+                return;
+
+        if (changes->result) {
+                g_free(vm->unit_result);
+                vm->unit_result = g_strdup(changes->result);
+        }
+        if (changes->has_exec_main) {
+                vm->exit_code = changes->exec_main_code;
+                vm->exit_status = changes->exec_main_status;
+        }
+        if (changes->has_main_pid && changes->main_pid != 0 && changes->main_pid != vm->main_pid) {
+                vm->main_pid = changes->main_pid;
+                vm_emit_changed(vm);
+        }
+
+        if (vm->state == VM_STATE_STOPPED || vm->state == VM_STATE_FAILED)
+                return;
+        if (g_strcmp0(changes->active_state, "active") == 0 && vm->state == VM_STATE_STARTING &&
+            !vm->start_job_pending) {
+                /* Found starting at start-up, without our job to tell. */
+                if (vm->started_at == 0)
+                        vm->started_at = (uint64_t) g_get_real_time();
+                vm_set_state(vm, VM_STATE_RUNNING);
+                return;
+        }
+        if (!changes->removed && g_strcmp0(changes->active_state, "inactive") != 0 &&
+            g_strcmp0(changes->active_state, "failed") != 0)
+                return;
+        if (vm->start_job_pending)
+                return; /* on_start_job() settles it */
+
+        if (vm->stop_requested)
+                vm_finish(vm, VM_STATE_STOPPED, NULL);
+        else if ((reason = describe_exit(vm)))
+                vm_finish(vm, VM_STATE_FAILED, reason);
+        else
+                vm_finish(vm, VM_STATE_STOPPED, NULL); /* the guest powered off */
+}
+
+static int on_stop_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
+        Vm *vm = userdata;
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        g_autofree char *unit = vm_unit_name(vm->def->name);
+
+        log_warning("VM %s did not power off within %" PRIu64 " s; stopping its unit.", vm->def->name,
+                    vm->manager->config->stop_timeout_sec);
+        vm->stop_timer = sd_event_source_disable_unref(vm->stop_timer);
+        if (systemd_stop_unit(vm->manager, unit, &error) < 0)
+                log_error("Cannot stop %s: %s", unit, error.message);
+        return 0;
+}
+
+static void on_power_off_failed(Manager *m, const char *vm_name, const char *message) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        g_autofree char *unit = vm_unit_name(vm_name);
+        Vm *vm = manager_get_vm(m, vm_name);
+
+        if (!vm || vm->state != VM_STATE_STOPPING)
+                return;
+        log_warning("VM %s: %s; stopping its unit.", vm_name, message);
+        vm->stop_timer = sd_event_source_disable_unref(vm->stop_timer);
+        if (systemd_stop_unit(m, unit, &error) < 0)
+                log_error("Cannot stop %s: %s", unit, error.message);
+}
+
+int vm_stop(Vm *vm, sd_bus_message *call, bool force, sd_bus_error *error) {
+        Manager *m = vm->manager;
+        g_autofree char *unit = vm_unit_name(vm->def->name);
+        g_autofree char *runtime_dir = vm_runtime_dir(vm->def->name);
+        int r;
+
+        if (vm->state == VM_STATE_STOPPED || vm->state == VM_STATE_FAILED)
+                return sd_bus_error_setf(error, MVM_ERROR_NOT_RUNNING, "VM '%s' is not running.", vm->def->name);
+
+        if (force) {
+                r = systemd_kill_unit(m, unit, SIGKILL, error);
+                if (r < 0)
+                        return r;
+        } else if (!vm->stop_requested) {
+                if (vm->state == VM_STATE_STARTING || !vm->backend)
+                        r = systemd_stop_unit(m, unit, error);
+                else {
+                        r = vm->backend->power_off(m, vm->def->name, runtime_dir, on_power_off_failed);
+                        if (r < 0) {
+                                log_warning("VM %s: cannot press the power button (%s); stopping its unit.",
+                                            vm->def->name, strerror(-r));
+                                r = systemd_stop_unit(m, unit, error);
+                        } else
+                                r = sd_event_add_time_relative(m->event, &vm->stop_timer, CLOCK_MONOTONIC,
+                                                               m->config->stop_timeout_sec * G_USEC_PER_SEC, 0,
+                                                               on_stop_timeout, vm);
+                }
+                if (r < 0)
+                        return r;
+        }
+
+        vm->stop_requested = true;
+        if (vm->state == VM_STATE_RUNNING)
+                vm_set_state(vm, VM_STATE_STOPPING);
+        if (call)
+                g_ptr_array_add(vm->stop_waiters, sd_bus_message_ref(call));
+        return 1;
+}
+
+int vm_restart(Vm *vm, sd_bus_message *call, sd_bus_error *error) {
+        int r;
+
+        if (vm->state == VM_STATE_STOPPED || vm->state == VM_STATE_FAILED)
+                return vm_start(vm, call, true, error);
+        r = vm_stop(vm, NULL, false, error);
+        if (r < 0)
+                return r;
+        vm->restart_requested = true;
+        if (call)
+                g_ptr_array_add(vm->start_waiters, sd_bus_message_ref(call));
+        return 1;
+}
+
+void vm_runtime_reconcile(Manager *m) {
+        GHashTableIter it;
+        gpointer value;
+
+        g_hash_table_iter_init(&it, m->vms);
+        while (g_hash_table_iter_next(&it, NULL, &value)) {
+                Vm *vm = value;
+                g_autofree char *unit = vm_unit_name(vm->def->name);
+                UnitStatus st = {};
+                int r;
+
+                r = systemd_get_unit_status(m, unit, &st);
+                if (r < 0 || g_strcmp0(st.active_state, "inactive") == 0 || g_strcmp0(st.active_state, "failed") == 0) {
+                        /* Not running: whatever a crash left behind goes. */
+                        unit_status_clear(&st);
+                        stop_share_units(m, vm->def->name);
+                        runtime_dir_remove(vm->def->name);
+                        continue;
+                }
+                for (char **e = st.environment; e && *e; e++)
+                        if (g_str_has_prefix(*e, HYPERVISOR_ENV))
+                                vm->backend = hypervisor_from_name(*e + strlen(HYPERVISOR_ENV));
+                vm->main_pid = st.main_pid;
+                vm->started_at = st.active_enter_usec;
+                if (strcmp(st.active_state, "active") == 0 || strcmp(st.active_state, "reloading") == 0)
+                        vm->state = VM_STATE_RUNNING;
+                else if (strcmp(st.active_state, "deactivating") == 0) {
+                        vm->state = VM_STATE_STOPPING;
+                        vm->stop_requested = true;
+                } else
+                        vm->state = VM_STATE_STARTING;
+                log_info("VM %s is %s (found its unit %s, PID %u).", vm->def->name, vm_state_to_string(vm->state),
+                         unit, vm->main_pid);
+                unit_status_clear(&st);
+        }
+}
+
+void vm_runtime_autostart(Manager *m) {
+        GHashTableIter it;
+        gpointer value;
+
+        g_hash_table_iter_init(&it, m->vms);
+        while (g_hash_table_iter_next(&it, NULL, &value)) {
+                Vm *vm = value;
+                _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+
+                if (!vm->def->autostart || vm->state != VM_STATE_STOPPED)
+                        continue;
+                if (vm_start(vm, NULL, false, &error) < 0)
+                        log_error("Cannot autostart VM %s: %s", vm->def->name, error.message);
+        }
+}
