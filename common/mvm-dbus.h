@@ -38,10 +38,14 @@
 #define MVM_OPTION_KERNEL_CMDLINE  "kernel-cmdline"
 #define MVM_OPTION_WAIT            "wait"
 #define MVM_OPTION_FORCE           "force"
+#define MVM_OPTION_FOLLOW          "follow"
+#define MVM_OPTION_LINES           "lines"
 
 /* polkit actions. */
 #define MVM_ACTION_CREATE     "org.microvm.manager.create"
 #define MVM_ACTION_DELETE     "org.microvm.manager.delete"
 #define MVM_ACTION_START      "org.microvm.manager.start"
 #define MVM_ACTION_STOP       "org.microvm.manager.stop"
+#define MVM_ACTION_LOGS       "org.microvm.manager.logs"
+#define MVM_ACTION_CONSOLE    "org.microvm.manager.console"
 #define MVM_ACTION_MANAGE_ANY "org.microvm.manager.manage-any"

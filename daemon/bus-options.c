@@ -278,3 +278,41 @@ int delete_options_parse(sd_bus_message *m, DeleteOptions *ret, sd_bus_error *er
         *ret = o;
         return 0;
 }
+
+typedef struct LogsOptions {
+        bool *follow;
+        uint64_t *lines;
+} LogsOptions;
+
+static int handle_logs_option(sd_bus_message *m, const char *key, void *userdata, sd_bus_error *error) {
+        LogsOptions *o = userdata;
+        int b, r;
+
+        if (strcmp(key, MVM_OPTION_FOLLOW) == 0) {
+                r = enter_option(m, key, "b", "boolean", error);
+                if (r < 0)
+                        return r;
+                r = sd_bus_message_read_basic(m, SD_BUS_TYPE_BOOLEAN, &b);
+                if (r < 0)
+                        return r;
+                *o->follow = b;
+        } else if (strcmp(key, MVM_OPTION_LINES) == 0) {
+                r = enter_option(m, key, "t", "uint64", error);
+                if (r < 0)
+                        return r;
+                r = sd_bus_message_read_basic(m, SD_BUS_TYPE_UINT64, o->lines);
+                if (r < 0)
+                        return r;
+        } else
+                return sd_bus_error_setf(error, MVM_ERROR_INVALID_ARGUMENT,
+                                         "Unknown option '%s' (known: follow, lines).", key);
+        return 0;
+}
+
+int logs_options_parse(sd_bus_message *m, bool *follow, uint64_t *lines, sd_bus_error *error) {
+        LogsOptions o = { .follow = follow, .lines = lines };
+
+        *follow = false;
+        *lines = 0;
+        return parse_options(m, handle_logs_option, &o, error);
+}

@@ -35,3 +35,6 @@ int delete_options_parse(sd_bus_message *m, DeleteOptions *ret, sd_bus_error *er
 /* Options that take at most one boolean, key (NULL: none at all); value keeps its
  * default when the key is absent. */
 int bool_option_parse(sd_bus_message *m, const char *key, bool *value, sd_bus_error *error);
+
+/* GetLogs: b follow, t lines (0 = all). */
+int logs_options_parse(sd_bus_message *m, bool *follow, uint64_t *lines, sd_bus_error *error);

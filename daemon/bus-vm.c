@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "auth.h"
+#include "config.h"
+#include "fs-util.h"
 #include "bus-options.h"
 #include "bus.h"
 #include "log.h"
@@ -12,6 +14,7 @@
 #include "vm.h"
 #include "workspace.h"
 
+#include <fcntl.h>
 #include <string.h>
 
 typedef struct VmRequest {
@@ -21,6 +24,8 @@ typedef struct VmRequest {
         bool wait;        /* start: reply once running */
         bool force;       /* stop: kill instead of the power button */
         bool autostart;   /* set-autostart */
+        bool follow;      /* get-logs */
+        uint64_t lines;   /* get-logs: 0 = all */
 } VmRequest;
 
 static void vm_request_free(VmRequest *req) {
@@ -38,7 +43,52 @@ static const struct {
         [VM_VERB_STOP] = { "stop", MVM_ACTION_STOP },
         [VM_VERB_RESTART] = { "restart", MVM_ACTION_START },
         [VM_VERB_SET_AUTOSTART] = { "set-autostart", MVM_ACTION_START },
+        [VM_VERB_GET_LOGS] = { "logs", MVM_ACTION_LOGS },
+        [VM_VERB_OPEN_CONSOLE] = { "console", MVM_ACTION_CONSOLE },
 };
+
+static void on_journalctl_exit(GPid pid, gint status, gpointer user_data) {
+        g_spawn_close_pid(pid);
+}
+
+/* The unit's journal, read by journalctl as root and handed over as a pipe: callers
+ * need not be allowed to read the system journal. */
+static int get_logs(Manager *m, Vm *vm, sd_bus_message *call, const VmRequest *req, sd_bus_error *error) {
+        g_autofree char *unit = vm_unit_name(vm->def->name);
+        g_autofree char *lines = g_strdup_printf("--lines=%" G_GUINT64_FORMAT, req->lines);
+        g_autoptr(GError) gerror = NULL;
+        _cleanup_close_ int read_fd = -1, write_fd = -1;
+        const char *argv[] = {
+                "/usr/bin/journalctl", "--no-pager", "--quiet", "--output=short-iso", "--unit", unit,
+                req->lines > 0 ? lines : "--lines=all", req->follow ? "--follow" : NULL, NULL,
+        };
+        int fds[2];
+        GPid pid;
+
+        if (pipe2(fds, O_CLOEXEC) < 0)
+                return -errno;
+        read_fd = fds[0];
+        write_fd = fds[1];
+        if (!g_spawn_async_with_fds(NULL, (char **) argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL, &pid, -1,
+                                    write_fd, -1, &gerror))
+                return sd_bus_error_setf(error, MVM_ERROR_FAILED, "Cannot run journalctl: %s", gerror->message);
+        g_child_watch_add(pid, on_journalctl_exit, NULL);
+        return sd_bus_reply_method_return(call, "h", read_fd) < 0 ? -EIO : 1;
+}
+
+static int open_console(Vm *vm, sd_bus_message *call, sd_bus_error *error) {
+        g_autofree char *path = NULL;
+        _cleanup_close_ int fd = -1;
+
+        if (vm->state != VM_STATE_RUNNING)
+                return sd_bus_error_setf(error, MVM_ERROR_NOT_RUNNING, "VM '%s' is not running.", vm->def->name);
+        path = g_strdup_printf("%s/%s/console.sock", MICROVM_RUNTIME_DIR, vm->def->name);
+        fd = connect_unix_nofollow(path);
+        if (fd < 0)
+                return sd_bus_error_setf(error, MVM_ERROR_FAILED, "Cannot connect to the console of '%s': %s",
+                                         vm->def->name, strerror(-fd));
+        return sd_bus_reply_method_return(call, "h", fd) < 0 ? -EIO : 1;
+}
 
 int vm_object_find(sd_bus *bus, const char *path, const char *interface, void *userdata,
                    void **found, sd_bus_error *error) {
@@ -194,6 +244,12 @@ static void on_vm_request_authorized(Manager *m, sd_bus_message *call, int r, sd
         case VM_VERB_SET_AUTOSTART:
                 r = set_autostart(m, vm, req->autostart, &error);
                 break;
+        case VM_VERB_GET_LOGS:
+                r = get_logs(m, vm, call, req, &error);
+                break;
+        case VM_VERB_OPEN_CONSOLE:
+                r = open_console(vm, call, &error);
+                break;
         default:
                 g_assert_not_reached();
         }
@@ -203,7 +259,7 @@ static void on_vm_request_authorized(Manager *m, sd_bus_message *call, int r, sd
                 (void) sd_bus_reply_method_error(call, &error);
         } else if (r == 0)
                 (void) sd_bus_reply_method_return(call, NULL);
-        /* r > 0: the lifecycle answers once the VM has got there. */
+        /* r > 0: answered already, or the lifecycle answers once the VM has got there. */
 }
 
 static int read_verb_arguments(sd_bus_message *call, VmRequest *req, sd_bus_error *error) {
@@ -224,6 +280,10 @@ static int read_verb_arguments(sd_bus_message *call, VmRequest *req, sd_bus_erro
                 if (r < 0)
                         return r;
                 req->autostart = b;
+                return 0;
+        case VM_VERB_GET_LOGS:
+                return logs_options_parse(call, &req->follow, &req->lines, error);
+        case VM_VERB_OPEN_CONSOLE:
                 return 0;
         }
         return -EINVAL;
@@ -276,6 +336,16 @@ static int method_stop(sd_bus_message *msg, void *userdata, sd_bus_error *error)
 static int method_restart(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         Vm *vm = userdata;
         return vm_bus_request(vm->manager, msg, vm, VM_VERB_RESTART, error);
+}
+
+static int method_get_logs(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Vm *vm = userdata;
+        return vm_bus_request(vm->manager, msg, vm, VM_VERB_GET_LOGS, error);
+}
+
+static int method_open_console(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Vm *vm = userdata;
+        return vm_bus_request(vm->manager, msg, vm, VM_VERB_OPEN_CONSOLE, error);
 }
 
 static int method_set_autostart(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
@@ -356,5 +426,13 @@ const sd_bus_vtable vm_vtable[] = {
                                 SD_BUS_ARGS("b", autostart),
                                 SD_BUS_NO_RESULT,
                                 method_set_autostart, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("GetLogs",
+                                SD_BUS_ARGS("a{sv}", options),
+                                SD_BUS_RESULT("h", fd),
+                                method_get_logs, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("OpenConsole",
+                                SD_BUS_NO_ARGS,
+                                SD_BUS_RESULT("h", fd),
+                                method_open_console, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_VTABLE_END
 };

@@ -22,6 +22,8 @@ typedef enum VmVerb {
         VM_VERB_STOP,
         VM_VERB_RESTART,
         VM_VERB_SET_AUTOSTART,
+        VM_VERB_GET_LOGS,
+        VM_VERB_OPEN_CONSOLE,
 } VmVerb;
 
 /* Reads the verb's arguments from call, asks polkit, then acts; the reply comes later.

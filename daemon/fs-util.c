@@ -7,7 +7,9 @@
 #include <glib.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 
 int open_dir_at(int dirfd, const char *name) {
         int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -203,4 +205,26 @@ int read_file_at(int dirfd, const char *name, size_t max, char **ret, size_t *re
         if (ret_size)
                 *ret_size = n;
         return 0;
+}
+
+int connect_unix_nofollow(const char *path) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        _cleanup_close_ int path_fd = -1, fd = -1;
+        struct stat st;
+
+        path_fd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+        if (path_fd < 0)
+                return -errno;
+        if (fstat(path_fd, &st) < 0)
+                return -errno;
+        if (!S_ISSOCK(st.st_mode))
+                return -ENOTSOCK;
+        /* Connecting through the O_PATH fd reaches exactly the inode checked above. */
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "/proc/self/fd/%d", path_fd);
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return -errno;
+        if (connect(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0)
+                return -errno;
+        return mvm_take_fd(&fd);
 }

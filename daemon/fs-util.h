@@ -34,3 +34,7 @@ int read_file_at(int dirfd, const char *name, size_t max, char **ret, size_t *re
 
 /* A random lower-case suffix for temporary names. */
 void random_suffix(char *buf, size_t n);
+
+/* Connects a stream socket to the unix socket at path without following a symlink in
+ * its last component (the directory may be writable by a less trusted user). */
+int connect_unix_nofollow(const char *path);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The QEMU backend: q35 with virtiofs through vhost-user-fs and a shared memfd memory
  * backend; KVM where /dev/kvm exists, TCG otherwise. Graceful stop through QMP. */
+#include "fs-util.h"
 #include "hypervisor.h"
 #include "log.h"
 #include "mvm-macro.h"
@@ -9,7 +10,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
-#include <sys/un.h>
 
 #define QMP_SOCKET "qmp.sock"
 #define CONSOLE_SOCKET "console.sock"
@@ -99,20 +99,17 @@ static int qmp_execute(int fd, const char *command) {
 
 static int qemu_power_off(Manager *m, const char *vm_name, const char *runtime_dir, PowerOffFailed failed) {
         struct timeval tv = { .tv_sec = QMP_TIMEOUT_SEC };
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        g_autofree char *path = g_strdup_printf("%s/" QMP_SOCKET, runtime_dir);
         _cleanup_close_ int fd = -1;
         char greeting[4096];
         int r;
 
-        if ((size_t) snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/" QMP_SOCKET, runtime_dir) >= sizeof(sa.sun_path))
-                return -ENAMETOOLONG;
-        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        /* The runtime directory belongs to the hypervisor's user: no symlinks. */
+        fd = connect_unix_nofollow(path);
         if (fd < 0)
-                return -errno;
+                return fd;
         if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0 ||
             setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0)
-                return -errno;
-        if (connect(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0)
                 return -errno;
         r = qmp_read_line(fd, greeting, sizeof(greeting));
         if (r < 0)
