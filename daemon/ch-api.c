@@ -3,11 +3,13 @@
 #include "mvm-macro.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -25,6 +27,7 @@ typedef enum RequestState {
 struct ChApiRequest {
         sd_event *event;
         int fd;
+        int path_fd;                    /* O_PATH of the socket, connected through /proc/self/fd */
         RequestState state;
         sd_event_source *io_source;
         sd_event_source *timer_source;
@@ -58,6 +61,8 @@ static void request_free(ChApiRequest *req) {
         sd_event_source_disable_unref(req->retry_source);
         if (req->fd >= 0)
                 close(req->fd);
+        if (req->path_fd >= 0)
+                close(req->path_fd);
         sd_event_unref(req->event);
         free(req->request);
         free(req->buffer);
@@ -427,6 +432,7 @@ int ch_api_request(
                 ChApiRequest **ret) {
 
         ChApiRequest *req;
+        struct stat st;
         size_t l;
         int r;
 
@@ -442,14 +448,29 @@ int ch_api_request(
         if (!req)
                 return -ENOMEM;
         req->fd = -1;
+        req->path_fd = -1;
         req->event = sd_event_ref(event);
         req->callback = callback;
         req->userdata = userdata;
         req->content_length = -1;
         req->head = strcmp(method, "HEAD") == 0;
         req->address.sun_family = AF_UNIX;
-        memcpy(req->address.sun_path, socket_path, l);
-        req->address_size = offsetof(struct sockaddr_un, sun_path) + l + 1;
+        /* The socket's directory belongs to the hypervisor's user: never follow a symlink
+         * it may have put there; connect to the very inode opened here. */
+        req->path_fd = open(socket_path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+        if (req->path_fd < 0)
+                req->connect_error = -errno;
+        else if (fstat(req->path_fd, &st) < 0)
+                req->connect_error = -errno;
+        else if (S_ISLNK(st.st_mode))
+                req->connect_error = -ELOOP; /* O_PATH|O_NOFOLLOW opens the link itself */
+        else if (!S_ISSOCK(st.st_mode))
+                req->connect_error = -ENOTSOCK;
+        if (req->connect_error == 0)
+                snprintf(req->address.sun_path, sizeof(req->address.sun_path), "/proc/self/fd/%d", req->path_fd);
+        else
+                memcpy(req->address.sun_path, socket_path, l);
+        req->address_size = offsetof(struct sockaddr_un, sun_path) + strlen(req->address.sun_path) + 1;
 
         req->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         if (req->fd < 0) {
@@ -468,7 +489,10 @@ int ch_api_request(
                         goto fail;
         }
 
-        r = start_connect(req);
+        if (req->connect_error < 0)
+                r = sd_event_add_defer(event, &req->retry_source, on_connect_failed, req);
+        else
+                r = start_connect(req);
         if (r < 0)
                 goto fail;
 

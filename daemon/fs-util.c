@@ -217,6 +217,8 @@ int connect_unix_nofollow(const char *path) {
                 return -errno;
         if (fstat(path_fd, &st) < 0)
                 return -errno;
+        if (S_ISLNK(st.st_mode))
+                return -ELOOP; /* O_PATH|O_NOFOLLOW opens the link itself */
         if (!S_ISSOCK(st.st_mode))
                 return -ENOTSOCK;
         /* Connecting through the O_PATH fd reaches exactly the inode checked above. */

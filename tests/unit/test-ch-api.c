@@ -416,6 +416,24 @@ static void test_no_socket(Fixture *f, gconstpointer data) {
         result_clear(&res);
 }
 
+/* The API socket's directory belongs to the hypervisor's user: a symlink planted there
+ * must not lead the daemon's request to another socket. */
+static void test_symlink_refused(Fixture *f, gconstpointer data) {
+        g_autofree char *link = g_build_filename(f->dir, "link.sock", NULL);
+        Result res = {};
+
+        /* A listening socket behind the link: following it would connect. */
+        f->server.listen_fd = bind_socket(f->server.socket_path);
+        g_assert_cmpint(symlink(f->server.socket_path, link), ==, 0);
+        g_assert_cmpint(ch_api_request(f->event, link, "GET", "vmm.ping", NULL, 5 * G_USEC_PER_SEC, on_response,
+                                       &res, &res.handle), ==, 0);
+        run_until_done(f->event, &res);
+        g_assert_cmpint(res.r, ==, -ELOOP);
+        g_assert_cmpuint(res.calls, ==, 1);
+        result_clear(&res);
+        (void) g_unlink(link);
+}
+
 static void test_closed_without_answer(Fixture *f, gconstpointer data) {
         Result res = {};
 
@@ -669,6 +687,7 @@ int main(int argc, char *argv[]) {
         ADD("/ch-api/timeout", test_timeout);
         ADD("/ch-api/refused", test_refused);
         ADD("/ch-api/no-socket", test_no_socket);
+        ADD("/ch-api/symlink-refused", test_symlink_refused);
         ADD("/ch-api/closed-without-answer", test_closed_without_answer);
         ADD("/ch-api/declared-too-big", test_declared_too_big);
         ADD("/ch-api/streamed-too-big", test_streamed_too_big);

@@ -10,7 +10,9 @@
 #include <glib.h>
 #include <glib/gstdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 
 #define OWNER_UID 4242
 #define OWNER_GID 4343
@@ -206,6 +208,29 @@ static void test_atomic_write(void) {
         g_assert_cmpint(rm_rf_at(AT_FDCWD, dir), ==, 0);
 }
 
+static void test_connect_nofollow(void) {
+        g_autofree char *dir = g_dir_make_tmp("microvm-sock-XXXXXX", NULL);
+        g_autofree char *sock = g_build_filename(dir, "s.sock", NULL);
+        g_autofree char *link = g_build_filename(dir, "link.sock", NULL);
+        g_autofree char *file = g_build_filename(dir, "file", NULL);
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        _cleanup_close_ int server = -1, client = -1;
+
+        server = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        g_assert_cmpint(server, >=, 0);
+        g_strlcpy(sa.sun_path, sock, sizeof(sa.sun_path));
+        g_assert_cmpint(bind(server, (struct sockaddr *) &sa, sizeof(sa)), ==, 0);
+        g_assert_cmpint(listen(server, 4), ==, 0);
+        g_assert_cmpint(symlink(sock, link), ==, 0);
+        g_assert_true(g_file_set_contents(file, "", 0, NULL));
+
+        client = connect_unix_nofollow(sock);
+        g_assert_cmpint(client, >=, 0);
+        g_assert_cmpint(connect_unix_nofollow(link), ==, -ELOOP);
+        g_assert_cmpint(connect_unix_nofollow(file), ==, -ENOTSOCK);
+        g_assert_cmpint(rm_rf_at(AT_FDCWD, dir), ==, 0);
+}
+
 int main(int argc, char *argv[]) {
         g_test_init(&argc, &argv, NULL);
         g_test_add("/workspace/create", Fixture, NULL, fixture_set_up, test_create, fixture_tear_down);
@@ -218,5 +243,6 @@ int main(int argc, char *argv[]) {
         g_test_add("/workspace/base-must-be-private", Fixture, NULL, fixture_set_up,
                    test_base_must_be_private, fixture_tear_down);
         g_test_add_func("/fs-util/atomic-write", test_atomic_write);
+        g_test_add_func("/fs-util/connect-nofollow", test_connect_nofollow);
         return g_test_run();
 }
