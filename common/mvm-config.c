@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "config.h"
 #include "mvm-config.h"
+#include "mvm-net.h"
 
 #include <string.h>
 
 #define GROUP "Manager"
 #define GROUP_GUEST "Guest"
 #define GROUP_HYPERVISOR "Hypervisor"
+#define GROUP_NETWORK "Network"
 
 static const struct {
         const char *group;
@@ -26,6 +28,12 @@ static const struct {
         { GROUP_HYPERVISOR, "Virtiofsd" },
         { GROUP_HYPERVISOR, "SoftwareShare" },
         { GROUP_HYPERVISOR, "StopTimeoutSec" },
+        { GROUP_NETWORK, "Bridge" },
+        { GROUP_NETWORK, "Subnet" },
+        { GROUP_NETWORK, "Uplink" },
+        { GROUP_NETWORK, "DNS" },
+        { GROUP_NETWORK, "NAT" },
+        { GROUP_NETWORK, "AllowVMToVM" },
 };
 
 G_DEFINE_QUARK(mvm-config-error-quark, mvm_config_error)
@@ -47,6 +55,12 @@ MvmConfig *mvm_config_new_default(void) {
         c->virtiofsd_path = g_strdup("/usr/lib/qemu/virtiofsd");
         c->software_share = g_strdup("auto");
         c->stop_timeout_sec = 150;
+        c->bridge = g_strdup("microbr");
+        c->subnet = g_strdup("192.168.83.0/24");
+        c->uplink = g_strdup("auto");
+        c->dns = NULL;
+        c->nat = TRUE;
+        c->allow_vm_to_vm = FALSE;
         return c;
 }
 
@@ -62,6 +76,10 @@ void mvm_config_free(MvmConfig *c) {
         g_free(c->qemu_path);
         g_free(c->virtiofsd_path);
         g_free(c->software_share);
+        g_free(c->bridge);
+        g_free(c->subnet);
+        g_free(c->uplink);
+        g_strfreev(c->dns);
         g_free(c);
 }
 
@@ -111,6 +129,89 @@ static gboolean read_uint(GKeyFile *kf, const char *path, const char *group, con
         }
         *value = v;
         return TRUE;
+}
+
+static gboolean read_bool(GKeyFile *kf, const char *path, const char *group, const char *key,
+                          gboolean *value, GError **error) {
+        g_autoptr(GError) local = NULL;
+        gboolean b;
+
+        if (!g_key_file_has_key(kf, group, key, NULL))
+                return TRUE;
+        b = g_key_file_get_boolean(kf, group, key, &local);
+        if (local) {
+                g_set_error(error, MVM_CONFIG_ERROR, 0, "%s: [%s] %s must be true or false", path, group, key);
+                return FALSE;
+        }
+        *value = b;
+        return TRUE;
+}
+
+static gboolean read_network(GKeyFile *kf, const char *path, MvmConfig *c, GError **error) {
+        g_autofree char *bridge = g_key_file_get_string(kf, GROUP_NETWORK, "Bridge", NULL);
+        g_autofree char *subnet = g_key_file_get_string(kf, GROUP_NETWORK, "Subnet", NULL);
+        g_autofree char *uplink = g_key_file_get_string(kf, GROUP_NETWORK, "Uplink", NULL);
+        g_autofree char *dns = g_key_file_get_string(kf, GROUP_NETWORK, "DNS", NULL);
+        MvmSubnet sub;
+
+        if (bridge) {
+                g_strstrip(bridge);
+                if (!mvm_ifname_is_valid(bridge) || g_str_has_prefix(bridge, MVM_TAP_PREFIX)) {
+                        g_set_error(error, MVM_CONFIG_ERROR, 0,
+                                    "%s: [%s] Bridge must be an interface name of 1 to 15 characters "
+                                    "(A-Z a-z 0-9 - _ .), not starting with \"" MVM_TAP_PREFIX "\"",
+                                    path, GROUP_NETWORK);
+                        return FALSE;
+                }
+                g_free(c->bridge);
+                c->bridge = g_steal_pointer(&bridge);
+        }
+        if (subnet) {
+                g_strstrip(subnet);
+                if (mvm_subnet_parse(subnet, &sub) < 0) {
+                        g_set_error(error, MVM_CONFIG_ERROR, 0,
+                                    "%s: [%s] Subnet must be an IPv4 network address with a prefix from 16 "
+                                    "to 30, like 192.168.83.0/24", path, GROUP_NETWORK);
+                        return FALSE;
+                }
+                g_free(c->subnet);
+                c->subnet = g_steal_pointer(&subnet);
+        }
+        if (uplink) {
+                g_strstrip(uplink);
+                if (strcmp(uplink, "auto") != 0 && !mvm_ifname_is_valid(uplink)) {
+                        g_set_error(error, MVM_CONFIG_ERROR, 0,
+                                    "%s: [%s] Uplink must be \"auto\" or an interface name", path, GROUP_NETWORK);
+                        return FALSE;
+                }
+                g_free(c->uplink);
+                c->uplink = g_steal_pointer(&uplink);
+        }
+        if (dns) {
+                g_auto(GStrv) parts = g_strsplit_set(g_strstrip(dns), " ,", -1);
+                g_autoptr(GPtrArray) servers = g_ptr_array_new_with_free_func(g_free);
+
+                if (strcmp(dns, "auto") != 0) {
+                        for (size_t i = 0; parts[i]; i++) {
+                                uint32_t a;
+
+                                if (parts[i][0] == '\0')
+                                        continue;
+                                if (mvm_ipv4_parse(parts[i], &a) < 0) {
+                                        g_set_error(error, MVM_CONFIG_ERROR, 0,
+                                                    "%s: [%s] DNS must be \"auto\" or IPv4 addresses, not \"%s\"",
+                                                    path, GROUP_NETWORK, parts[i]);
+                                        return FALSE;
+                                }
+                                g_ptr_array_add(servers, mvm_ipv4_to_string(a));
+                        }
+                        g_ptr_array_add(servers, NULL);
+                        g_strfreev(c->dns);
+                        c->dns = (char **) g_ptr_array_free(g_steal_pointer(&servers), FALSE);
+                }
+        }
+        return read_bool(kf, path, GROUP_NETWORK, "NAT", &c->nat, error) &&
+               read_bool(kf, path, GROUP_NETWORK, "AllowVMToVM", &c->allow_vm_to_vm, error);
 }
 
 MvmConfig *mvm_config_load(const char *path, GError **error) {
@@ -223,6 +324,9 @@ MvmConfig *mvm_config_load(const char *path, GError **error) {
                 c->default_hypervisor = g_steal_pointer(&s);
         }
         if (!read_uint(kf, path, GROUP_HYPERVISOR, "StopTimeoutSec", 1, 3600, &c->stop_timeout_sec, error))
+                return NULL;
+
+        if (!read_network(kf, path, c, error))
                 return NULL;
 
         /* Defaults larger than a lowered maximum would make every plain create fail. */

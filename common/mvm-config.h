@@ -26,6 +26,14 @@ typedef struct MvmConfig {
         char *virtiofsd_path;
         char *software_share;          /* "auto" or an absolute directory */
         uint64_t stop_timeout_sec;     /* power button to forced stop */
+
+        /* [Network] */
+        char *bridge;
+        char *subnet;                  /* "A.B.C.D/N", validated */
+        char *uplink;                  /* "auto": the interface of the default route */
+        char **dns;                    /* NULL: "auto", the host's upstream resolvers */
+        gboolean nat;
+        gboolean allow_vm_to_vm;
 } MvmConfig;
 
 #define MVM_HYPERVISOR_AUTO "auto"

@@ -22,7 +22,8 @@
 #define MVM_ERROR_KERNEL_NOT_FOUND "org.microvm.Error.KernelNotFound"
 #define MVM_ERROR_NO_KVM           "org.microvm.Error.NoKVM"
 #define MVM_ERROR_UNIT_FAILED      "org.microvm.Error.UnitFailed"
-#define MVM_ERROR_TIMEOUT          "org.microvm.Error.Timeout"
+#define MVM_ERROR_ADDRESS_IN_USE   "org.microvm.Error.AddressInUse"
+#define MVM_ERROR_NO_ADDRESS       "org.microvm.Error.NoAddressAvailable"
 #define MVM_ERROR_INTERACTIVE_AUTHORIZATION_REQUIRED \
         "org.freedesktop.DBus.Error.InteractiveAuthorizationRequired"
 
@@ -32,12 +33,12 @@
 #define MVM_OPTION_AUTHORIZED_KEYS "authorized-keys"
 #define MVM_OPTION_REMOVE_FILES    "remove-files"
 #define MVM_OPTION_HYPERVISOR      "hypervisor"
-#define MVM_OPTION_CREDENTIALS_DIR "credentials-dir"
 #define MVM_OPTION_KERNEL          "kernel"
 #define MVM_OPTION_INITRAMFS       "initramfs"
 #define MVM_OPTION_KERNEL_CMDLINE  "kernel-cmdline"
 #define MVM_OPTION_WAIT            "wait"
 #define MVM_OPTION_FORCE           "force"
+#define MVM_OPTION_IP_ADDRESS      "ip-address"
 #define MVM_OPTION_FOLLOW          "follow"
 #define MVM_OPTION_LINES           "lines"
 

@@ -32,6 +32,16 @@ static inline void mvm_fclosep(FILE **f) {
 
 #define MVM_ELEMENTSOF(x) (sizeof(x) / sizeof((x)[0]))
 
+/* Closes fd if open; returns -1 for "fd = safe_close(fd)". */
+static inline int safe_close(int fd) {
+        if (fd >= 0) {
+                int saved = errno;
+                close(fd);
+                errno = saved;
+        }
+        return -1;
+}
+
 /* Hands ownership of an fd or pointer out of a cleanup variable. */
 static inline int mvm_take_fd(int *fd) {
         int r = *fd;

@@ -2,6 +2,7 @@
 #include "mvm-vmdef.h"
 #include "mvm-config.h"
 #include "mvm-name.h"
+#include "mvm-net.h"
 
 #include <json-glib/json-glib.h>
 #include <string.h>
@@ -14,10 +15,11 @@ void mvm_vmdef_free(MvmVmDef *d) {
         g_free(d->name);
         g_free(d->workspace);
         g_free(d->hypervisor);
-        g_free(d->credentials_dir);
         g_free(d->kernel);
         g_free(d->initramfs);
         g_free(d->kernel_cmdline);
+        g_free(d->ip_address);
+        g_free(d->mac_address);
         g_free(d);
 }
 
@@ -52,10 +54,11 @@ char *mvm_vmdef_to_json(const MvmVmDef *d) {
         json_builder_set_member_name(b, "autostart");
         json_builder_add_boolean_value(b, d->autostart);
         add_optional_string(b, "hypervisor", d->hypervisor);
-        add_optional_string(b, "credentials-dir", d->credentials_dir);
         add_optional_string(b, "kernel", d->kernel);
         add_optional_string(b, "initramfs", d->initramfs);
         add_optional_string(b, "kernel-cmdline", d->kernel_cmdline);
+        add_optional_string(b, "ip-address", d->ip_address);
+        add_optional_string(b, "mac-address", d->mac_address);
         json_builder_end_object(b);
 
         root = json_builder_get_root(b);
@@ -207,11 +210,23 @@ MvmVmDef *mvm_vmdef_from_json(const char *data, gssize length, GError **error) {
                 d->autostart = json_node_get_boolean(n);
         }
         if (!get_optional_string(o, "hypervisor", FALSE, &d->hypervisor, error) ||
-            !get_optional_string(o, "credentials-dir", TRUE, &d->credentials_dir, error) ||
             !get_optional_string(o, "kernel", TRUE, &d->kernel, error) ||
             !get_optional_string(o, "initramfs", TRUE, &d->initramfs, error) ||
-            !get_optional_string(o, "kernel-cmdline", FALSE, &d->kernel_cmdline, error))
+            !get_optional_string(o, "kernel-cmdline", FALSE, &d->kernel_cmdline, error) ||
+            !get_optional_string(o, "ip-address", FALSE, &d->ip_address, error) ||
+            !get_optional_string(o, "mac-address", FALSE, &d->mac_address, error))
                 return NULL;
+        if (d->ip_address) {
+                uint32_t a;
+                if (mvm_ipv4_parse(d->ip_address, &a) < 0) {
+                        g_set_error(error, MVM_VMDEF_ERROR, 0, "\"ip-address\" is not an IPv4 address");
+                        return NULL;
+                }
+        }
+        if (d->mac_address && !mvm_mac_is_valid(d->mac_address)) {
+                g_set_error(error, MVM_VMDEF_ERROR, 0, "\"mac-address\" is not a MAC address");
+                return NULL;
+        }
         if (d->hypervisor && !mvm_hypervisor_name_is_valid(d->hypervisor)) {
                 g_set_error(error, MVM_VMDEF_ERROR, 0, "\"hypervisor\" is not auto, cloud-hypervisor or qemu");
                 return NULL;

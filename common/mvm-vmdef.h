@@ -18,10 +18,11 @@ typedef struct MvmVmDef {
         /* Optional members (absent in older files). NULL means "the configured default". */
         char *hypervisor;        /* "auto", "cloud-hypervisor", "qemu"; NULL = auto */
         bool autostart;
-        char *credentials_dir;   /* shared read-only with the guest */
         char *kernel;
         char *initramfs;
         char *kernel_cmdline;
+        char *ip_address;        /* in the configured subnet, unique; NULL before networking */
+        char *mac_address;       /* 02:..., unique */
 } MvmVmDef;
 
 #define MVM_VMDEF_FORMAT_VERSION 1

@@ -67,6 +67,47 @@ static int check_name_free(Manager *m, const char *name, sd_bus_error *error) {
         return 0;
 }
 
+/* The VM's address: the one asked for if it is free and in the subnet, otherwise the
+ * lowest free one. Addresses of all definitions count, running or not. */
+static int pick_address(Manager *m, const char *requested, char **ret_ip, char **ret_mac, sd_bus_error *error) {
+        g_autoptr(GHashTable) used_ips = g_hash_table_new(g_direct_hash, g_direct_equal);
+        g_autoptr(GHashTable) used_macs = g_hash_table_new(g_str_hash, g_str_equal);
+        GHashTableIter it;
+        gpointer value;
+        uint32_t a;
+
+        g_hash_table_iter_init(&it, m->vms);
+        while (g_hash_table_iter_next(&it, NULL, &value)) {
+                const MvmVmDef *d = ((Vm *) value)->def;
+                uint32_t used;
+
+                if (d->ip_address && mvm_ipv4_parse(d->ip_address, &used) >= 0)
+                        g_hash_table_add(used_ips, GUINT_TO_POINTER(used));
+                if (d->mac_address)
+                        g_hash_table_add(used_macs, d->mac_address);
+        }
+
+        if (requested) {
+                g_autofree char *gw = mvm_ipv4_to_string(mvm_subnet_gateway(&m->subnet));
+
+                if (mvm_ipv4_parse(requested, &a) < 0 || !mvm_subnet_is_vm_address(&m->subnet, a))
+                        return sd_bus_error_setf(error, MVM_ERROR_INVALID_ARGUMENT,
+                                                 "The address %s is not a VM address of the subnet %s (the "
+                                                 "network, gateway %s and broadcast addresses are not).",
+                                                 requested, m->config->subnet, gw);
+                if (g_hash_table_contains(used_ips, GUINT_TO_POINTER(a)))
+                        return sd_bus_error_setf(error, MVM_ERROR_ADDRESS_IN_USE,
+                                                 "The address %s belongs to another VM.", requested);
+        } else if (mvm_subnet_allocate(&m->subnet, used_ips, &a) < 0)
+                return sd_bus_error_setf(error, MVM_ERROR_NO_ADDRESS,
+                                         "Every address of the subnet %s is taken; delete a VM or configure a "
+                                         "larger [Network] Subnet=.", m->config->subnet);
+
+        *ret_ip = mvm_ipv4_to_string(a);
+        *ret_mac = mvm_mac_generate(used_macs);
+        return 0;
+}
+
 /* Everything after the polkit answer runs without returning to the loop, so no other
  * call can take the name in between. */
 static int create_workspace(Manager *m, CreateRequest *req, const char **ret_path, sd_bus_error *error) {
@@ -108,10 +149,14 @@ static int create_workspace(Manager *m, CreateRequest *req, const char **ret_pat
         def->workspace = g_build_filename(m->config->workspace_base_dir, req->name, NULL);
         def->created_at = (uint64_t) g_get_real_time();
         def->hypervisor = g_strdup(req->options.hypervisor);
-        def->credentials_dir = g_strdup(req->options.credentials_dir);
         def->kernel = g_strdup(req->options.kernel);
         def->initramfs = g_strdup(req->options.initramfs);
         def->kernel_cmdline = g_strdup(req->options.kernel_cmdline);
+        r = pick_address(m, req->options.ip_address, &def->ip_address, &def->mac_address, error);
+        if (r < 0) {
+                workspace_abort(base_fd, staging);
+                return r;
+        }
 
         r = vm_store_save(m->definitions_dir_fd, def);
         if (r < 0) {
@@ -131,8 +176,8 @@ static int create_workspace(Manager *m, CreateRequest *req, const char **ret_pat
                                          strerror(-r));
         }
 
-        log_info("Created workspace %s for %s (uid %u), %u vCPUs, %" G_GUINT64_FORMAT " MiB.",
-                 def->workspace, pw->pw_name, req->uid, def->vcpus, def->memory_mib);
+        log_info("Created workspace %s for %s (uid %u), %u vCPUs, %" G_GUINT64_FORMAT " MiB, %s.",
+                 def->workspace, pw->pw_name, req->uid, def->vcpus, def->memory_mib, def->ip_address);
         vm = vm_new(m, g_steal_pointer(&def));
         manager_add_vm(m, vm);
         *ret_path = vm->object_path;
@@ -178,6 +223,13 @@ static int method_create_workspace(sd_bus_message *msg, void *userdata, sd_bus_e
         r = check_name_free(m, name, error);
         if (r < 0)
                 return r;
+        /* Refuse a taken or foreign address before asking anyone for a password. */
+        {
+                g_autofree char *ip = NULL, *mac = NULL;
+                r = pick_address(m, req->options.ip_address, &ip, &mac, error);
+                if (r < 0)
+                        return r;
+        }
         r = bus_message_get_caller_uid(msg, &req->uid);
         if (r < 0)
                 return r;
@@ -252,9 +304,8 @@ static int method_list_vms(sd_bus_message *msg, void *userdata, sd_bus_error *er
                 return r;
         for (guint i = 0; i < vms->len; i++) {
                 Vm *vm = vms->pdata[i];
-                /* The IP address arrives with networking. */
                 r = sd_bus_message_append(reply, "(ssso)", vm->def->name, vm_state_to_string(vm->state),
-                                          "", vm->object_path);
+                                          vm->def->ip_address ?: "", vm->object_path);
                 if (r < 0)
                         return r;
         }

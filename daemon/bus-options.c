@@ -2,6 +2,7 @@
 #include "bus-options.h"
 #include "mvm-dbus.h"
 #include "mvm-keys.h"
+#include "mvm-net.h"
 
 #include <glib.h>
 #include <inttypes.h>
@@ -10,10 +11,10 @@
 void create_options_clear(CreateOptions *o) {
         g_clear_pointer(&o->authorized_keys, g_strfreev);
         g_clear_pointer(&o->hypervisor, g_free);
-        g_clear_pointer(&o->credentials_dir, g_free);
         g_clear_pointer(&o->kernel, g_free);
         g_clear_pointer(&o->initramfs, g_free);
         g_clear_pointer(&o->kernel_cmdline, g_free);
+        g_clear_pointer(&o->ip_address, g_free);
 }
 
 /* Printable ASCII only: these end up on command lines and in unit properties. */
@@ -188,11 +189,8 @@ static int handle_create_option(sd_bus_message *m, const char *key, void *userda
                 if (!mvm_hypervisor_name_is_valid(p->options->hypervisor))
                         return sd_bus_error_setf(error, MVM_ERROR_INVALID_ARGUMENT,
                                                  "Option 'hypervisor' must be auto, cloud-hypervisor or qemu.");
-        } else if (strcmp(key, MVM_OPTION_CREDENTIALS_DIR) == 0 || strcmp(key, MVM_OPTION_KERNEL) == 0 ||
-                   strcmp(key, MVM_OPTION_INITRAMFS) == 0) {
-                char **target = strcmp(key, MVM_OPTION_KERNEL) == 0 ? &p->options->kernel :
-                                strcmp(key, MVM_OPTION_INITRAMFS) == 0 ? &p->options->initramfs :
-                                &p->options->credentials_dir;
+        } else if (strcmp(key, MVM_OPTION_KERNEL) == 0 || strcmp(key, MVM_OPTION_INITRAMFS) == 0) {
+                char **target = strcmp(key, MVM_OPTION_KERNEL) == 0 ? &p->options->kernel : &p->options->initramfs;
 
                 r = read_string_option(m, key, target, error);
                 if (r < 0)
@@ -209,10 +207,19 @@ static int handle_create_option(sd_bus_message *m, const char *key, void *userda
                         return sd_bus_error_setf(error, MVM_ERROR_INVALID_ARGUMENT,
                                                  "Option 'kernel-cmdline' must be printable ASCII, at most 2048 "
                                                  "characters.");
+        } else if (strcmp(key, MVM_OPTION_IP_ADDRESS) == 0) {
+                uint32_t a;
+
+                r = read_string_option(m, key, &p->options->ip_address, error);
+                if (r < 0)
+                        return r;
+                if (mvm_ipv4_parse(p->options->ip_address, &a) < 0)
+                        return sd_bus_error_setf(error, MVM_ERROR_INVALID_ARGUMENT,
+                                                 "Option 'ip-address' must be an IPv4 address like 192.168.83.7.");
         } else
                 return sd_bus_error_setf(error, MVM_ERROR_INVALID_ARGUMENT,
                                          "Unknown option '%s' (known: vcpus, memory-mib, authorized-keys, "
-                                         "hypervisor, credentials-dir, kernel, initramfs, kernel-cmdline).", key);
+                                         "hypervisor, kernel, initramfs, kernel-cmdline, ip-address).", key);
         return 0;
 }
 

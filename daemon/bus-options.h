@@ -15,10 +15,10 @@ typedef struct CreateOptions {
         uint64_t memory_mib;
         char **authorized_keys; /* NULL-terminated, g_strfreev */
         char *hypervisor;       /* NULL: the configured default */
-        char *credentials_dir;
         char *kernel;
         char *initramfs;
         char *kernel_cmdline;
+        char *ip_address;       /* NULL: the lowest free one */
 } CreateOptions;
 
 typedef struct DeleteOptions {

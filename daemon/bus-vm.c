@@ -380,6 +380,10 @@ static int property_get(sd_bus *bus, const char *path, const char *interface, co
                 const HypervisorBackend *b = vm->backend ?: vm_pick_backend(vm, NULL);
                 return sd_bus_message_append(reply, "s", b ? b->name : "");
         }
+        if (strcmp(property, "IPAddress") == 0)
+                return sd_bus_message_append(reply, "s", vm->def->ip_address ?: "");
+        if (strcmp(property, "MACAddress") == 0)
+                return sd_bus_message_append(reply, "s", vm->def->mac_address ?: "");
         if (strcmp(property, "MainPID") == 0)
                 return sd_bus_message_append(reply, "u", vm->main_pid);
         if (strcmp(property, "StartedAt") == 0)
@@ -401,6 +405,8 @@ const sd_bus_vtable vm_vtable[] = {
         SD_BUS_PROPERTY("MemoryMiB", "t", property_get, 0, SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("CreatedAt", "t", property_get, 0, SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("Unit", "s", property_get, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("IPAddress", "s", property_get, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("MACAddress", "s", property_get, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("Hypervisor", "s", property_get, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("MainPID", "u", property_get, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("StartedAt", "t", property_get, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),

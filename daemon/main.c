@@ -60,11 +60,10 @@ int main(int argc, char *argv[]) {
                 return 1;
         }
 
+        /* The manager owns the config from here on, also when it fails. */
         r = manager_new(config, &m);
-        if (r < 0) {
-                mvm_config_free(config);
+        if (r < 0)
                 return 1;
-        }
         r = manager_load_vms(m);
         if (r < 0)
                 return 1;

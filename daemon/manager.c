@@ -29,6 +29,11 @@ int manager_new(MvmConfig *config, Manager **ret) {
         m->cancellable = g_cancellable_new();
         m->loop = g_main_loop_new(NULL, FALSE);
 
+        /* The config loader validated it. */
+        r = mvm_subnet_parse(config->subnet, &m->subnet);
+        if (r < 0)
+                return r;
+
         r = sd_event_default(&m->event);
         if (r < 0)
                 return r;

@@ -7,6 +7,7 @@
 #include <systemd/sd-event.h>
 
 #include "mvm-config.h"
+#include "mvm-net.h"
 
 typedef struct Vm Vm;
 
@@ -27,6 +28,9 @@ typedef struct Manager {
         GHashTable *jobs;            /* systemd job path → JobWait* */
 
         int definitions_dir_fd;      /* /var/lib/microvm/vms */
+
+        MvmSubnet subnet;            /* [Network] Subnet, parsed */
+        bool network_up;             /* bridge, forwarding and nftables tables in place */
 } Manager;
 
 int manager_new(MvmConfig *config, Manager **ret);

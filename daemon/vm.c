@@ -34,6 +34,7 @@ void vm_free(Vm *vm) {
         g_ptr_array_unref(vm->stop_waiters);
         g_free(vm->failure_reason);
         g_free(vm->unit_result);
+        g_free(vm->tap);
         mvm_vmdef_free(vm->def);
         g_free(vm->object_path);
         g_free(vm);

@@ -28,6 +28,7 @@ typedef struct Vm {
         /* Runtime state; none of it is persisted: after a restart of microvmd it is
          * read back from the VM's unit. */
         const HypervisorBackend *backend;  /* while not stopped */
+        char *tap;                         /* while not stopped */
         uint32_t main_pid;
         uint64_t started_at;               /* CLOCK_REALTIME usec */
         char *failure_reason;              /* why it is failed */

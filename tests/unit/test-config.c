@@ -163,6 +163,82 @@ static void test_override_all(Fixture *f, gconstpointer data) {
         g_assert_cmpuint(c->max_memory_mib, ==, 32768);
 }
 
+static void test_guest_hypervisor_network(Fixture *f, gconstpointer data) {
+        g_autoptr(GError) error = NULL;
+        g_autoptr(MvmConfig) d = mvm_config_new_default();
+        g_autoptr(MvmConfig) c = load_text(f,
+                "[Guest]\n"
+                "Kernel=/boot/vmlinuz-test\n"
+                "Initramfs=/boot/initrd-test\n"
+                "KernelCommandLine= console=ttyS0 quiet \n"
+                "[Hypervisor]\n"
+                "Default=qemu\n"
+                "CloudHypervisor=/opt/ch/cloud-hypervisor\n"
+                "QEMU=/opt/qemu/qemu-system-x86_64\n"
+                "Virtiofsd=/usr/libexec/virtiofsd\n"
+                "SoftwareShare=/opt/tools\n"
+                "StopTimeoutSec=30\n"
+                "[Network]\n"
+                "Bridge=vmbr0\n"
+                "Subnet=10.20.0.0/16\n"
+                "Uplink=eth1\n"
+                "DNS=9.9.9.9, 1.1.1.1\n"
+                "NAT=false\n"
+                "AllowVMToVM=true\n", &error);
+
+        g_assert_no_error(error);
+        g_assert_nonnull(c);
+        g_assert_cmpstr(c->kernel, ==, "/boot/vmlinuz-test");
+        g_assert_cmpstr(c->initramfs, ==, "/boot/initrd-test");
+        g_assert_cmpstr(c->kernel_cmdline, ==, "console=ttyS0 quiet");
+        g_assert_cmpstr(c->default_hypervisor, ==, "qemu");
+        g_assert_cmpstr(c->cloud_hypervisor_path, ==, "/opt/ch/cloud-hypervisor");
+        g_assert_cmpstr(c->qemu_path, ==, "/opt/qemu/qemu-system-x86_64");
+        g_assert_cmpstr(c->virtiofsd_path, ==, "/usr/libexec/virtiofsd");
+        g_assert_cmpstr(c->software_share, ==, "/opt/tools");
+        g_assert_cmpuint(c->stop_timeout_sec, ==, 30);
+        g_assert_cmpstr(c->bridge, ==, "vmbr0");
+        g_assert_cmpstr(c->subnet, ==, "10.20.0.0/16");
+        g_assert_cmpstr(c->uplink, ==, "eth1");
+        g_assert_nonnull(c->dns);
+        g_assert_cmpuint(g_strv_length(c->dns), ==, 2);
+        g_assert_cmpstr(c->dns[0], ==, "9.9.9.9");
+        g_assert_cmpstr(c->dns[1], ==, "1.1.1.1");
+        g_assert_false(c->nat);
+        g_assert_true(c->allow_vm_to_vm);
+
+        /* The documented defaults. */
+        g_assert_cmpstr(d->kernel_cmdline, ==, "console=ttyS0 panic=-1");
+        g_assert_cmpstr(d->default_hypervisor, ==, "auto");
+        g_assert_cmpstr(d->virtiofsd_path, ==, "/usr/lib/qemu/virtiofsd");
+        g_assert_cmpstr(d->software_share, ==, "auto");
+        g_assert_cmpuint(d->stop_timeout_sec, ==, 150);
+        g_assert_cmpstr(d->bridge, ==, "microbr");
+        g_assert_cmpstr(d->subnet, ==, "192.168.83.0/24");
+        g_assert_cmpstr(d->uplink, ==, "auto");
+        g_assert_null(d->dns);
+        g_assert_true(d->nat);
+        g_assert_false(d->allow_vm_to_vm);
+}
+
+static void test_guest_hypervisor_network_refused(Fixture *f, gconstpointer data) {
+        assert_refused(f, "[Guest]\nKernel=vmlinuz\n", "Kernel");
+        assert_refused(f, "[Hypervisor]\nDefault=firecracker\n", "Default");
+        assert_refused(f, "[Hypervisor]\nSoftwareShare=usr\n", "SoftwareShare");
+        assert_refused(f, "[Hypervisor]\nStopTimeoutSec=0\n", "StopTimeoutSec");
+        assert_refused(f, "[Network]\nBridge=this-name-is-too-long\n", "Bridge");
+        assert_refused(f, "[Network]\nBridge=mvt0\n", "Bridge");
+        assert_refused(f, "[Network]\nBridge=a/b\n", "Bridge");
+        assert_refused(f, "[Network]\nSubnet=192.168.83.1/24\n", "Subnet");
+        assert_refused(f, "[Network]\nSubnet=192.168.83.0/31\n", "Subnet");
+        assert_refused(f, "[Network]\nSubnet=10.0.0.0/8\n", "Subnet");
+        assert_refused(f, "[Network]\nSubnet=192.168.83.0\n", "Subnet");
+        assert_refused(f, "[Network]\nUplink=eth 0\n", "Uplink");
+        assert_refused(f, "[Network]\nDNS=1.1.1.1,dns.example\n", "DNS");
+        assert_refused(f, "[Network]\nNAT=maybe\n", "NAT");
+        assert_refused(f, "[Network]\nAllowVMToVM=2\n", "AllowVMToVM");
+}
+
 /* Each key alone changes only its own field. */
 static void test_override_each(Fixture *f, gconstpointer data) {
         g_autoptr(GError) error = NULL;
@@ -256,7 +332,7 @@ static void test_unknown_group(Fixture *f, gconstpointer data) {
         assert_refused(f, "[Manager]\nDefaultVCPUs=4\n[Other]\n", "Other");
         assert_refused(f, "[manager]\nDefaultVCPUs=4\n", "manager");
         assert_refused(f, "[Manager ]\n", NULL);
-        assert_refused(f, "[Network]\n", "Network");
+        assert_refused(f, "[Networking]\n", "Networking");
 }
 
 static void test_unknown_key(Fixture *f, gconstpointer data) {
@@ -387,6 +463,8 @@ int main(int argc, char *argv[]) {
         ADD("/config/override-each", test_override_each);
         ADD("/config/edge-values", test_edge_values);
         ADD("/config/unknown-group", test_unknown_group);
+        ADD("/config/guest-hypervisor-network", test_guest_hypervisor_network);
+        ADD("/config/guest-hypervisor-network-refused", test_guest_hypervisor_network_refused);
         ADD("/config/unknown-key", test_unknown_key);
         ADD("/config/bad-numbers", test_bad_numbers);
         ADD("/config/defaults-above-max", test_defaults_above_max);

@@ -30,6 +30,13 @@ static void assert_same(const MvmVmDef *a, const MvmVmDef *b) {
         g_assert_cmpuint(a->memory_mib, ==, b->memory_mib);
         g_assert_cmpstr(a->workspace, ==, b->workspace);
         g_assert_cmpuint(a->created_at, ==, b->created_at);
+        g_assert_cmpstr(a->hypervisor, ==, b->hypervisor);
+        g_assert_cmpint(a->autostart, ==, b->autostart);
+        g_assert_cmpstr(a->kernel, ==, b->kernel);
+        g_assert_cmpstr(a->initramfs, ==, b->initramfs);
+        g_assert_cmpstr(a->kernel_cmdline, ==, b->kernel_cmdline);
+        g_assert_cmpstr(a->ip_address, ==, b->ip_address);
+        g_assert_cmpstr(a->mac_address, ==, b->mac_address);
 }
 
 static void check_round_trip(const MvmVmDef *d) {
@@ -60,6 +67,28 @@ static void check_round_trip(const MvmVmDef *d) {
         g_assert_cmpstr(json, ==, json2);
 }
 
+/* Optional members with bad values are refused like the required ones. */
+static void test_optional_members_refused(void) {
+        static const char *const bad[] = {
+                "\"hypervisor\": \"firecracker\"",
+                "\"autostart\": \"yes\"",
+                "\"kernel\": \"vmlinuz\"",
+                "\"ip-address\": \"192.168.83\"",
+                "\"mac-address\": \"02:00:00:00:00\"",
+        };
+
+        for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
+                g_autoptr(GError) error = NULL;
+                g_autofree char *json = g_strdup_printf(
+                        "{\"format-version\": 1, \"name\": \"x\", \"owner\": 1, \"vcpus\": 1, "
+                        "\"memory-mib\": 512, \"workspace\": \"/w\", \"created-at\": 1, %s}", bad[i]);
+                g_autoptr(MvmVmDef) d = mvm_vmdef_from_json(json, -1, &error);
+
+                g_assert_null(d);
+                g_assert_nonnull(error);
+        }
+}
+
 static void test_round_trip(void) {
         char name32[] = "abcdefghijklmnopqrstuvwxyz012345";
         const MvmVmDef defs[] = {
@@ -72,6 +101,10 @@ static void test_round_trip(void) {
                 { "big2", 2147483648u, 2147483648u, UINT64_C(4294967296), "/big", UINT64_C(9007199254740993) /* 2^53 + 1 */ },
                 /* Strings that need escaping in JSON. */
                 { "odd", 42, 2, 2048, "/srv/my \"work\" spaces\\ \xc3\xa9\t/x\n", 123 },
+                /* The optional members. */
+                { "full", 1000, 2, 1024, "/var/lib/microvm/workspaces/full", 5, (char *) "qemu", true,
+                  (char *) "/boot/k", (char *) "/boot/i", (char *) "console=ttyS0 quiet", (char *) "192.168.83.7",
+                  (char *) "02:00:de:ad:be:ef" },
         };
 
         for (size_t i = 0; i < G_N_ELEMENTS(defs); i++)
@@ -359,6 +392,7 @@ int main(int argc, char *argv[]) {
         g_test_init(&argc, &argv, NULL);
 
         g_test_add_func("/vmdef/round-trip", test_round_trip);
+        g_test_add_func("/vmdef/optional-members-refused", test_optional_members_refused);
         g_test_add_func("/vmdef/valid-text", test_valid_text);
         g_test_add_func("/vmdef/edit-helper", test_edit_helper);
         g_test_add_func("/vmdef/invalid-json", test_invalid_json);

@@ -1,0 +1,29 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <stdbool.h>
+#include <systemd/sd-bus.h>
+
+typedef struct Manager Manager;
+
+/* The VM network: a bridge with the host's address, a tap per running VM, forwarding,
+ * and microvmd's own nftables tables (NAT out of the uplink, nothing in from outside,
+ * VMs apart from each other). Set up with the first running VM, removed after the last. */
+
+/* Brings the bridge, forwarding and the nftables tables up (idempotent). An existing
+ * bridge of that name is adopted only if it has the host's address. */
+int network_ensure(Manager *m, sd_bus_error *error);
+
+/* Removes what network_ensure() added. */
+void network_release(Manager *m);
+
+/* Creates the persistent tap (owned by the hypervisor's user), attaches it to the
+ * bridge and brings it up. */
+int network_tap_add(Manager *m, const char *tap, sd_bus_error *error);
+void network_tap_remove(Manager *m, const char *tap);
+
+/* Deletes taps of ours (MVM_TAP_PREFIX) that no running VM uses. */
+void network_remove_stale_taps(Manager *m);
+
+/* The DNS servers for guests: configured, or the host's upstream resolvers. */
+char **network_guest_dns(Manager *m);
