@@ -2,10 +2,12 @@
 /* microvm-client: the unprivileged command-line client of microvmd. */
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <json-glib/json-glib.h>
 #include <pwd.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -23,6 +25,7 @@
 #include "mvm-name.h"
 #include "mvm-size.h"
 #include "polkit-agent.h"
+#include "relay.h"
 
 #define PROGRAM_NAME "microvm-client"
 
@@ -35,7 +38,18 @@
  * default of 25 s. */
 #define INTERACTIVE_CALL_TIMEOUT_USEC (UINT64_C(120) * 1000000)
 
+/* Starting may wait for a password and for the hypervisor; stopping waits for the
+ * guest to shut down, which microvmd gives [Hypervisor] StopTimeoutSec (150 s by
+ * default, configurable) before it stops the unit itself. Be generous: the user can
+ * always interrupt the wait, and the VM's state is microvmd's business anyway. */
+#define START_CALL_TIMEOUT_USEC (UINT64_C(10) * 60 * 1000000)
+#define STOP_CALL_TIMEOUT_USEC  (UINT64_C(30) * 60 * 1000000)
+
+/* How often the progress spinner turns. */
+#define PROGRESS_INTERVAL_USEC (UINT64_C(100) * 1000)
+
 typedef struct Args {
+        const char *command;
         bool ask_password;
         bool json;
 
@@ -48,6 +62,17 @@ typedef struct Args {
 
         /* delete */
         bool purge;
+
+        /* start, stop */
+        bool no_wait;
+        bool force;
+
+        /* logs */
+        bool follow;
+        uint64_t lines; /* 0: all of them */
+
+        /* autostart */
+        bool autostart;
 
         const char *name;
 } Args;
@@ -144,6 +169,15 @@ static int fail_bus_call(const Args *args, const sd_bus_error *error, int r, con
 
         if (vm_name && sd_bus_error_has_name(error, SD_BUS_ERROR_UNKNOWN_OBJECT))
                 return fail(EXIT_NO_SUCH_VM, "there is no VM named '%s'", vm_name);
+
+        if (sd_bus_error_has_name(error, SD_BUS_ERROR_UNKNOWN_METHOD))
+                return fail(EXIT_FAILURE, "this microvmd does not support '%s' "
+                            "(it is older than this microvm-client)", args->command);
+
+        /* The bus daemon's way of saying microvmd exited while working on the call. */
+        if (sd_bus_error_has_name(error, SD_BUS_ERROR_NO_REPLY) && error->message &&
+            strstr(error->message, "disconnected"))
+                return fail(EXIT_FAILURE, "microvmd went away without answering (did it crash?)");
 
         if (sd_bus_error_has_name(error, SD_BUS_ERROR_NO_REPLY) ||
             sd_bus_error_has_name(error, SD_BUS_ERROR_TIMEOUT) ||
@@ -479,13 +513,37 @@ static int run_list(sd_bus *bus, const Args *args) {
 }
 
 /* ---------------------------------------------------------------------------------- */
+/* Looking up a VM. */
+
+/* Returns -1 and the VM's object path (owned by *ret_reply), or the exit code. */
+static int get_vm_path(sd_bus *bus, const Args *args, sd_bus_message **ret_reply, const char **ret_path) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        sd_bus_message *reply = NULL;
+        int r;
+
+        r = sd_bus_call_method(bus, MVM_BUS_NAME, MVM_MANAGER_PATH, MVM_MANAGER_INTERFACE,
+                               "GetVM", &error, &reply, "s", args->name);
+        if (r < 0)
+                return fail_bus_call(args, &error, r, args->name);
+        r = sd_bus_message_read(reply, "o", ret_path);
+        if (r < 0) {
+                sd_bus_message_unref(reply);
+                return fail_bus_message(r);
+        }
+        *ret_reply = reply;
+        return -1;
+}
+
+/* ---------------------------------------------------------------------------------- */
 /* status */
 
 typedef struct VmInfo {
-        const char *name, *state, *workspace;
-        uint32_t owner, vcpus;
-        uint64_t memory_mib, created_at;
+        const char *name, *state, *workspace, *hypervisor, *unit, *failure_reason;
+        uint32_t owner, vcpus, main_pid;
+        uint64_t memory_mib, created_at, started_at;
+        int autostart;
         bool has_owner, has_vcpus, has_memory_mib, has_created_at;
+        bool has_main_pid, has_started_at, has_autostart;
 } VmInfo;
 
 typedef struct PropertyField {
@@ -522,15 +580,22 @@ static int read_property(sd_bus_message *reply, const PropertyField *fields, siz
         return sd_bus_message_skip(reply, "v");
 }
 
+/* The strings point into the reply, which must outlive info. */
 static int read_vm_properties(sd_bus_message *reply, VmInfo *info) {
         const PropertyField fields[] = {
-                { "Name",      "s", &info->name,       NULL },
-                { "State",     "s", &info->state,      NULL },
-                { "Owner",     "u", &info->owner,      &info->has_owner },
-                { "Workspace", "s", &info->workspace,  NULL },
-                { "VCPUs",     "u", &info->vcpus,      &info->has_vcpus },
-                { "MemoryMiB", "t", &info->memory_mib, &info->has_memory_mib },
-                { "CreatedAt", "t", &info->created_at, &info->has_created_at },
+                { "Name",          "s", &info->name,           NULL },
+                { "State",         "s", &info->state,          NULL },
+                { "Owner",         "u", &info->owner,          &info->has_owner },
+                { "Workspace",     "s", &info->workspace,      NULL },
+                { "VCPUs",         "u", &info->vcpus,          &info->has_vcpus },
+                { "MemoryMiB",     "t", &info->memory_mib,     &info->has_memory_mib },
+                { "CreatedAt",     "t", &info->created_at,     &info->has_created_at },
+                { "Hypervisor",    "s", &info->hypervisor,     NULL },
+                { "Unit",          "s", &info->unit,           NULL },
+                { "MainPID",       "u", &info->main_pid,       &info->has_main_pid },
+                { "StartedAt",     "t", &info->started_at,     &info->has_started_at },
+                { "Autostart",     "b", &info->autostart,      &info->has_autostart },
+                { "FailureReason", "s", &info->failure_reason, NULL },
         };
         int r;
 
@@ -550,45 +615,108 @@ static int read_vm_properties(sd_bus_message *reply, VmInfo *info) {
         return sd_bus_message_exit_container(reply);
 }
 
+/* Returns -1 and the properties (pointing into *ret_reply), or the exit code. */
+static int get_vm_info(sd_bus *bus, const Args *args, const char *path,
+                       sd_bus_message **ret_reply, VmInfo *ret_info) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        int r;
+
+        r = sd_bus_call_method(bus, MVM_BUS_NAME, path, "org.freedesktop.DBus.Properties",
+                               "GetAll", &error, &reply, "s", MVM_VM_INTERFACE);
+        if (r < 0)
+                return fail_bus_call(args, &error, r, args->name);
+
+        *ret_info = (VmInfo) {};
+        r = read_vm_properties(reply, ret_info);
+        if (r < 0)
+                return fail_bus_message(r);
+        *ret_reply = MVM_TAKE_PTR(reply);
+        return -1;
+}
+
+static void json_add_string(JsonBuilder *b, const char *key, const char *value) {
+        if (!value)
+                return;
+        json_builder_set_member_name(b, key);
+        json_builder_add_string_value(b, value);
+}
+
+static void json_add_uint(JsonBuilder *b, const char *key, uint64_t value, bool present) {
+        if (!present)
+                return;
+        json_builder_set_member_name(b, key);
+        json_builder_add_int_value(b, (gint64) MIN(value, (uint64_t) G_MAXINT64));
+}
+
 static void print_vm_info_json(const VmInfo *info) {
         g_autoptr(JsonBuilder) b = json_builder_new();
 
         json_builder_begin_object(b);
-        if (info->name) {
-                json_builder_set_member_name(b, "name");
-                json_builder_add_string_value(b, info->name);
+        json_add_string(b, "name", info->name);
+        json_add_string(b, "state", info->state);
+        json_add_uint(b, "owner", info->owner, info->has_owner);
+        json_add_string(b, "workspace", info->workspace);
+        json_add_uint(b, "vcpus", info->vcpus, info->has_vcpus);
+        json_add_uint(b, "memory-mib", info->memory_mib, info->has_memory_mib);
+        json_add_uint(b, "created-at", info->created_at, info->has_created_at);
+        json_add_string(b, "hypervisor", info->hypervisor);
+        json_add_string(b, "unit", info->unit);
+        json_add_uint(b, "main-pid", info->main_pid, info->has_main_pid);
+        json_add_uint(b, "started-at", info->started_at, info->has_started_at);
+        if (info->has_autostart) {
+                json_builder_set_member_name(b, "autostart");
+                json_builder_add_boolean_value(b, info->autostart);
         }
-        if (info->state) {
-                json_builder_set_member_name(b, "state");
-                json_builder_add_string_value(b, info->state);
-        }
-        if (info->has_owner) {
-                json_builder_set_member_name(b, "owner");
-                json_builder_add_int_value(b, info->owner);
-        }
-        if (info->workspace) {
-                json_builder_set_member_name(b, "workspace");
-                json_builder_add_string_value(b, info->workspace);
-        }
-        if (info->has_vcpus) {
-                json_builder_set_member_name(b, "vcpus");
-                json_builder_add_int_value(b, info->vcpus);
-        }
-        if (info->has_memory_mib) {
-                json_builder_set_member_name(b, "memory-mib");
-                json_builder_add_int_value(b, (gint64) MIN(info->memory_mib, (uint64_t) G_MAXINT64));
-        }
-        if (info->has_created_at) {
-                json_builder_set_member_name(b, "created-at");
-                json_builder_add_int_value(b, (gint64) MIN(info->created_at, (uint64_t) G_MAXINT64));
-        }
+        json_add_string(b, "failure-reason", info->failure_reason);
         json_builder_end_object(b);
         print_json(b);
 }
 
+/* "3d 4h", "2h 5min", "5min 12s", "12s": the two largest units, as systemctl does. */
+static char *format_duration(uint64_t usec) {
+        uint64_t s = usec / 1000000;
+        uint64_t days = s / 86400, hours = s / 3600 % 24, minutes = s / 60 % 60, seconds = s % 60;
+
+        if (days > 0)
+                return g_strdup_printf("%" PRIu64 "d %" PRIu64 "h", days, hours);
+        if (hours > 0)
+                return g_strdup_printf("%" PRIu64 "h %" PRIu64 "min", hours, minutes);
+        if (minutes > 0)
+                return g_strdup_printf("%" PRIu64 "min %" PRIu64 "s", minutes, seconds);
+        return g_strdup_printf("%" PRIu64 "s", seconds);
+}
+
+static char *format_uptime(uint64_t started_at) {
+        uint64_t now = (uint64_t) g_get_real_time();
+        g_autofree char *duration = format_duration(now > started_at ? now - started_at : 0);
+        g_autofree char *since = format_timestamp(started_at);
+
+        return g_strdup_printf("%s (since %s)", duration, since);
+}
+
 static void print_field(const char *key, const char *value) {
-        /* Keys padded to the longest one, "Workspace:". */
-        printf("%-11s%s\n", key, value);
+        /* Keys padded to the longest one, "Hypervisor:". */
+        printf("%-12s%s\n", key, value);
+}
+
+static void print_vm_runtime_text(const VmInfo *info) {
+        if (info->hypervisor && info->hypervisor[0])
+                print_field("Hypervisor:", info->hypervisor);
+        if (info->unit && info->unit[0])
+                print_field("Unit:", info->unit);
+        if (info->has_main_pid && info->main_pid > 0) {
+                g_autofree char *pid = g_strdup_printf("%" PRIu32, info->main_pid);
+                print_field("Main PID:", pid);
+        }
+        if (info->has_started_at && info->started_at > 0) {
+                g_autofree char *uptime = format_uptime(info->started_at);
+                print_field("Uptime:", uptime);
+        }
+        if (info->failure_reason && info->failure_reason[0])
+                print_field("Failure:", info->failure_reason);
+        if (info->has_autostart)
+                print_field("Autostart:", info->autostart ? "on" : "off");
 }
 
 static void print_vm_info_text(const VmInfo *info) {
@@ -600,8 +728,15 @@ static void print_vm_info_text(const VmInfo *info) {
                 g_autofree char *owner = format_user(info->owner);
                 print_field("Owner:", owner);
         }
-        if (info->workspace)
+        print_vm_runtime_text(info);
+        if (info->workspace) {
+                g_autofree char *share = NULL;
+
                 print_field("Workspace:", info->workspace);
+                /* The guest mounts the workspace share at the host's path. */
+                share = g_strdup_printf("%s (read-write, same path in the VM)", info->workspace);
+                print_field("Shares:", share);
+        }
         if (info->has_vcpus) {
                 g_autofree char *vcpus = g_strdup_printf("%" PRIu32, info->vcpus);
                 print_field("VCPUs:", vcpus);
@@ -617,33 +752,385 @@ static void print_vm_info_text(const VmInfo *info) {
 }
 
 static int run_status(sd_bus *bus, const Args *args) {
-        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *vm_reply = NULL, *reply = NULL;
-        VmInfo info = {};
+        VmInfo info;
         const char *path;
         int r;
 
-        r = sd_bus_call_method(bus, MVM_BUS_NAME, MVM_MANAGER_PATH, MVM_MANAGER_INTERFACE,
-                               "GetVM", &error, &vm_reply, "s", args->name);
-        if (r < 0)
-                return fail_bus_call(args, &error, r, args->name);
-        r = sd_bus_message_read(vm_reply, "o", &path);
-        if (r < 0)
-                return fail_bus_message(r);
-
-        r = sd_bus_call_method(bus, MVM_BUS_NAME, path, "org.freedesktop.DBus.Properties",
-                               "GetAll", &error, &reply, "s", MVM_VM_INTERFACE);
-        if (r < 0)
-                return fail_bus_call(args, &error, r, args->name);
-
-        r = read_vm_properties(reply, &info);
-        if (r < 0)
-                return fail_bus_message(r);
+        r = get_vm_path(bus, args, &vm_reply, &path);
+        if (r >= 0)
+                return r;
+        r = get_vm_info(bus, args, path, &reply, &info);
+        if (r >= 0)
+                return r;
 
         if (args->json)
                 print_vm_info_json(&info);
         else
                 print_vm_info_text(&info);
+        return EXIT_SUCCESS;
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* start, stop, restart */
+
+typedef struct LifecycleCall {
+        const char *vm_name;
+        const char *progress_verb; /* "Starting" */
+        bool show_progress;        /* stderr is a terminal */
+        bool progress_visible;
+        /* Only once polkit has said yes may the progress line be drawn: until then an
+         * agent may be asking for a password on the same terminal. microvmd changes the
+         * VM's properties only once it acts, so their first change tells. */
+        bool acting;
+        char *state; /* the VM's latest State, once it changed */
+        unsigned spin;
+        sd_bus_message *reply;
+} LifecycleCall;
+
+static volatile sig_atomic_t wait_interrupted = 0;
+
+static void on_wait_interrupted(int sig) {
+        wait_interrupted = sig;
+}
+
+static void progress_draw(LifecycleCall *c) {
+        static const char spinner[] = "|/-\\";
+
+        if (!c->show_progress || !c->acting)
+                return;
+        fprintf(stderr, "\r\033[K%c %s %s...", spinner[c->spin++ % 4], c->progress_verb, c->vm_name);
+        if (c->state)
+                fprintf(stderr, " (%s)", c->state);
+        fflush(stderr);
+        c->progress_visible = true;
+}
+
+static void progress_clear(LifecycleCall *c) {
+        if (!c->progress_visible)
+                return;
+        fputs("\r\033[K", stderr);
+        fflush(stderr);
+        c->progress_visible = false;
+}
+
+static int on_vm_properties_changed(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        LifecycleCall *c = userdata;
+        VmInfo info = {};
+        const char *interface;
+
+        if (sd_bus_message_read(m, "s", &interface) < 0 || !g_str_equal(interface, MVM_VM_INTERFACE))
+                return 0;
+        c->acting = true;
+        /* Shown beside the spinner; a restart goes through stopping and starting. */
+        if (read_vm_properties(m, &info) >= 0 && info.state) {
+                g_free(c->state);
+                c->state = g_strdup(info.state);
+        }
+        return 0;
+}
+
+static int on_lifecycle_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        LifecycleCall *c = userdata;
+
+        c->reply = sd_bus_message_ref(m);
+        return 0;
+}
+
+/* Runs the bus until the reply is in, turning the spinner meanwhile. Returns 0, -EINTR
+ * when the user interrupted the wait, or a negative errno. */
+static int wait_for_reply(sd_bus *bus, LifecycleCall *c) {
+        struct sigaction sa = { .sa_handler = on_wait_interrupted }, old_int, old_term;
+        int r = 0;
+
+        sigemptyset(&sa.sa_mask);
+        wait_interrupted = 0;
+        (void) sigaction(SIGINT, &sa, &old_int);
+        (void) sigaction(SIGTERM, &sa, &old_term);
+
+        while (!c->reply) {
+                if (wait_interrupted) {
+                        r = -EINTR;
+                        break;
+                }
+                r = sd_bus_process(bus, NULL);
+                if (r < 0)
+                        break;
+                if (r > 0)
+                        continue;
+                progress_draw(c);
+                /* Short waits also catch a signal that came just before the wait. */
+                r = sd_bus_wait(bus, PROGRESS_INTERVAL_USEC);
+                if (r < 0 && r != -EINTR)
+                        break;
+                r = 0;
+        }
+
+        (void) sigaction(SIGINT, &old_int, NULL);
+        (void) sigaction(SIGTERM, &old_term, NULL);
+        return r;
+}
+
+static int build_lifecycle_call(sd_bus *bus, const Args *args, const char *method, sd_bus_message **ret) {
+        sd_bus_message *m = NULL;
+        int r;
+
+        r = sd_bus_message_new_method_call(bus, &m, MVM_BUS_NAME, MVM_MANAGER_PATH,
+                                           MVM_MANAGER_INTERFACE, method);
+        if (r >= 0)
+                r = sd_bus_message_append(m, "s", args->name);
+        if (r >= 0)
+                r = sd_bus_message_open_container(m, 'a', "{sv}");
+        if (r >= 0 && g_str_equal(method, "StartVM") && args->no_wait)
+                r = sd_bus_message_append(m, "{sv}", MVM_OPTION_WAIT, "b", 0);
+        if (r >= 0 && g_str_equal(method, "StopVM") && args->force)
+                r = sd_bus_message_append(m, "{sv}", MVM_OPTION_FORCE, "b", 1);
+        if (r >= 0)
+                r = sd_bus_message_close_container(m);
+        if (r < 0) {
+                sd_bus_message_unref(m);
+                return r;
+        }
+        *ret = m;
+        return 0;
+}
+
+/* "myvm is running (qemu, PID 123)", "myvm is stopped", "myvm failed: reason". */
+static void print_vm_state(sd_bus *bus, const Args *args, const char *path) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        g_autoptr(GString) details = g_string_new(NULL);
+        VmInfo info = {};
+
+        /* The call did what it should; this is only to tell the details. */
+        if (sd_bus_call_method(bus, MVM_BUS_NAME, path, "org.freedesktop.DBus.Properties", "GetAll",
+                               &error, &reply, "s", MVM_VM_INTERFACE) < 0 ||
+            read_vm_properties(reply, &info) < 0 || !info.state) {
+                printf("Done.\n");
+                return;
+        }
+
+        if (g_str_equal(info.state, "failed")) {
+                if (info.failure_reason && info.failure_reason[0])
+                        printf("%s failed: %s\n", args->name, info.failure_reason);
+                else
+                        printf("%s failed.\n", args->name);
+                return;
+        }
+        if (info.hypervisor && info.hypervisor[0] && !g_str_equal(info.state, "stopped"))
+                g_string_append(details, info.hypervisor);
+        if (info.has_main_pid && info.main_pid > 0)
+                g_string_append_printf(details, "%sPID %" PRIu32, details->len > 0 ? ", " : "",
+                                       info.main_pid);
+        if (details->len > 0)
+                printf("%s is %s (%s)\n", args->name, info.state, details->str);
+        else
+                printf("%s is %s\n", args->name, info.state);
+}
+
+static void report_interrupted(const Args *args, const char *progress_verb) {
+        g_autofree char *verb = g_ascii_strdown(progress_verb, -1);
+
+        fail(EXIT_FAILURE, "no longer waiting; microvmd goes on %s %s "
+             "('%s status %s' shows how far it got)", verb, args->name, PROGRAM_NAME, args->name);
+}
+
+static int run_lifecycle(sd_bus *bus, const Args *args, const char *method, const char *progress_verb,
+                         uint64_t timeout_usec) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *vm_reply = NULL, *m = NULL;
+        _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *match_slot = NULL, *call_slot = NULL;
+        LifecycleCall c = {
+                .vm_name = args->name,
+                .progress_verb = progress_verb,
+                .show_progress = isatty(STDERR_FILENO),
+        };
+        const sd_bus_error *error;
+        const char *path;
+        int r;
+
+        r = get_vm_path(bus, args, &vm_reply, &path);
+        if (r >= 0)
+                return r;
+
+        /* Without it there is just no progress line. */
+        if (c.show_progress)
+                (void) sd_bus_match_signal(bus, &match_slot, MVM_BUS_NAME, path,
+                                           "org.freedesktop.DBus.Properties", "PropertiesChanged",
+                                           on_vm_properties_changed, &c);
+
+        r = build_lifecycle_call(bus, args, method, &m);
+        if (r < 0)
+                return fail_bus_message(r);
+
+        if (args->ask_password)
+                (void) polkit_agent_open();
+        /* No agent on the terminal: nobody will be asked, the line may show at once. */
+        c.acting = !polkit_agent_is_running();
+
+        r = sd_bus_call_async(bus, &call_slot, m, on_lifecycle_reply, &c, timeout_usec);
+        if (r >= 0)
+                r = wait_for_reply(bus, &c);
+        polkit_agent_close();
+        progress_clear(&c);
+        g_clear_pointer(&c.state, g_free);
+
+        if (r == -EINTR) {
+                report_interrupted(args, progress_verb);
+                sd_bus_message_unref(c.reply);
+                return 130; /* 128 + SIGINT, as the shell reports an interrupted command */
+        }
+        if (r < 0) {
+                sd_bus_message_unref(c.reply);
+                return fail(EXIT_FAILURE, "cannot talk to microvmd: %s", strerror(-r));
+        }
+
+        error = sd_bus_message_get_error(c.reply);
+        if (error) {
+                r = fail_bus_call(args, error, sd_bus_message_get_errno(c.reply), args->name);
+                sd_bus_message_unref(c.reply);
+                return r;
+        }
+        sd_bus_message_unref(c.reply);
+
+        if (!args->json)
+                print_vm_state(bus, args, path);
+        return EXIT_SUCCESS;
+}
+
+static int run_start(sd_bus *bus, const Args *args) {
+        return run_lifecycle(bus, args, "StartVM", "Starting", START_CALL_TIMEOUT_USEC);
+}
+
+static int run_stop(sd_bus *bus, const Args *args) {
+        return run_lifecycle(bus, args, "StopVM", "Stopping", STOP_CALL_TIMEOUT_USEC);
+}
+
+static int run_restart(sd_bus *bus, const Args *args) {
+        return run_lifecycle(bus, args, "RestartVM", "Restarting",
+                             STOP_CALL_TIMEOUT_USEC + START_CALL_TIMEOUT_USEC);
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* autostart */
+
+static int run_autostart(sd_bus *bus, const Args *args) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *vm_reply = NULL, *m = NULL;
+        const char *path;
+        int r;
+
+        r = get_vm_path(bus, args, &vm_reply, &path);
+        if (r >= 0)
+                return r;
+
+        r = sd_bus_message_new_method_call(bus, &m, MVM_BUS_NAME, path, MVM_VM_INTERFACE, "SetAutostart");
+        if (r >= 0)
+                r = sd_bus_message_append(m, "b", (int) args->autostart);
+        if (r < 0)
+                return fail_bus_message(r);
+
+        r = call_with_authorization(args, bus, m, &error, NULL);
+        if (r < 0)
+                return fail_bus_call(args, &error, r, args->name);
+
+        if (!args->json) {
+                if (args->autostart)
+                        printf("%s now starts when microvmd starts.\n", args->name);
+                else
+                        printf("%s no longer starts when microvmd starts.\n", args->name);
+        }
+        return EXIT_SUCCESS;
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* logs, console: microvmd hands out a file descriptor. */
+
+/* Returns -1 and the descriptor the VM's method returned, or the exit code. */
+static int call_for_fd(sd_bus *bus, const Args *args, sd_bus_message *m, int *ret_fd) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        int fd, r;
+
+        r = call_with_authorization(args, bus, m, &error, &reply);
+        if (r < 0)
+                return fail_bus_call(args, &error, r, args->name);
+        r = sd_bus_message_read(reply, "h", &fd);
+        if (r < 0)
+                return fail_bus_message(r);
+        /* The message owns fd and closes it when freed. */
+        fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+        if (fd < 0)
+                return fail(EXIT_FAILURE, "cannot take over the file descriptor from microvmd: %s",
+                            strerror(errno));
+        *ret_fd = fd;
+        return -1;
+}
+
+static int run_logs(sd_bus *bus, const Args *args) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *vm_reply = NULL, *m = NULL;
+        _cleanup_close_ int fd = -1;
+        const char *path;
+        int r;
+
+        r = get_vm_path(bus, args, &vm_reply, &path);
+        if (r >= 0)
+                return r;
+
+        r = sd_bus_message_new_method_call(bus, &m, MVM_BUS_NAME, path, MVM_VM_INTERFACE, "GetLogs");
+        if (r >= 0)
+                r = sd_bus_message_open_container(m, 'a', "{sv}");
+        if (r >= 0 && args->follow)
+                r = sd_bus_message_append(m, "{sv}", MVM_OPTION_FOLLOW, "b", 1);
+        if (r >= 0 && args->lines > 0)
+                r = sd_bus_message_append(m, "{sv}", MVM_OPTION_LINES, "t", args->lines);
+        if (r >= 0)
+                r = sd_bus_message_close_container(m);
+        if (r < 0)
+                return fail_bus_message(r);
+
+        r = call_for_fd(bus, args, m, &fd);
+        if (r >= 0)
+                return r;
+
+        fflush(stdout);
+        r = relay_copy_to_stdout(fd);
+        if (r < 0)
+                return fail(EXIT_FAILURE, "cannot copy the logs of %s: %s", args->name, strerror(-r));
+        /* Interrupted or a closed output (e.g. "| head") is how one leaves --follow. */
+        return EXIT_SUCCESS;
+}
+
+static int run_console(sd_bus *bus, const Args *args) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *vm_reply = NULL, *m = NULL;
+        _cleanup_close_ int fd = -1;
+        bool interactive = isatty(STDIN_FILENO);
+        const char *path;
+        int r;
+
+        r = get_vm_path(bus, args, &vm_reply, &path);
+        if (r >= 0)
+                return r;
+
+        r = sd_bus_message_new_method_call(bus, &m, MVM_BUS_NAME, path, MVM_VM_INTERFACE, "OpenConsole");
+        if (r < 0)
+                return fail_bus_message(r);
+        r = call_for_fd(bus, args, m, &fd);
+        if (r >= 0)
+                return r;
+
+        fflush(stdout);
+        if (interactive)
+                fprintf(stderr, "Connected to the console of %s; press Ctrl-] to leave.\n", args->name);
+
+        r = relay_console(fd, interactive);
+        if (r < 0)
+                return fail(EXIT_FAILURE, "console of %s: %s", args->name, strerror(-r));
+        if (interactive) {
+                if (r == RELAY_END_EOF)
+                        fprintf(stderr, "\nThe console of %s was closed.\n", args->name);
+                else
+                        fprintf(stderr, "\nLeft the console of %s.\n", args->name);
+        }
         return EXIT_SUCCESS;
 }
 
@@ -661,7 +1148,14 @@ static void print_help(void) {
                "                         ~/.ssh/*.pub (or the --key files) may log in\n"
                "  delete NAME [--purge]  Delete a VM (--purge also removes its workspace)\n"
                "  list                   List the VMs\n"
-               "  status NAME            Show the properties of a VM\n"
+               "  status NAME            Show the state and properties of a VM\n"
+               "  start NAME [--no-wait] Start a VM and wait until it runs\n"
+               "  stop NAME [--force]    Shut a VM down and wait until it is stopped\n"
+               "  restart NAME           Stop a VM and start it again, with a fresh guest\n"
+               "  autostart NAME on|off  Start a VM or not when microvmd starts at boot\n"
+               "  logs NAME [-f] [-n N]  Show the log of a VM (its serial console)\n"
+               "  console NAME           Connect to the console of a running VM\n"
+               "                         (Ctrl-] leaves)\n"
                "  help                   Show this help\n"
                "\n"
                "Options:\n"
@@ -675,9 +1169,13 @@ static void print_help(void) {
                "     --key FILE          Send the public keys in FILE instead of\n"
                "                         ~/.ssh/*.pub; may be given more than once\n"
                "     --purge             Also remove the workspace directory on delete\n"
+               "     --no-wait           Do not wait until a started VM runs\n"
+               "     --force             Kill the VM instead of shutting the guest down\n"
+               "  -f --follow            Keep showing new log lines until interrupted\n"
+               "  -n --lines N           Show only the last N lines of the log\n"
                "\n"
                "Exit status: 0 success, 1 failure, 2 bad command line, 3 no such VM,\n"
-               "4 not authorized.\n"
+               "4 not authorized, 130 interrupted while waiting for start or stop.\n"
                "\n"
                "See the %s(1) man page for details.\n",
                PROGRAM_NAME, PROGRAM_NAME);
@@ -691,6 +1189,8 @@ enum {
         ARG_MEMORY,
         ARG_KEY,
         ARG_PURGE,
+        ARG_NO_WAIT,
+        ARG_FORCE,
 };
 
 /* Accepted both before and after the command. */
@@ -719,19 +1219,51 @@ static const struct option delete_options[] = {
         {}
 };
 
+static const struct option start_options[] = {
+        GLOBAL_OPTIONS,
+        { "no-wait", no_argument, NULL, ARG_NO_WAIT },
+        {}
+};
+
+static const struct option stop_options[] = {
+        GLOBAL_OPTIONS,
+        { "force", no_argument, NULL, ARG_FORCE },
+        {}
+};
+
+static const struct option logs_options[] = {
+        GLOBAL_OPTIONS,
+        { "follow", no_argument,       NULL, 'f' },
+        { "lines",  required_argument, NULL, 'n' },
+        {}
+};
+
+typedef enum Positional {
+        POSITIONAL_NONE,
+        POSITIONAL_NAME,
+        POSITIONAL_NAME_ON_OFF, /* NAME on|off */
+} Positional;
+
 typedef struct Command {
         const char *name;
-        bool takes_name;
+        Positional positional;
         const struct option *options;
+        const char *optstring; /* the short options */
         int (*run)(sd_bus *bus, const Args *args);
 } Command;
 
 static const Command commands[] = {
-        { "create", true,  create_options, run_create },
-        { "delete", true,  delete_options, run_delete },
-        { "list",   false, global_options, run_list   },
-        { "status", true,  global_options, run_status },
-        { "help",   false, global_options, NULL       }, /* prints the help */
+        { "create",    POSITIONAL_NAME,        create_options, ":h",    run_create    },
+        { "delete",    POSITIONAL_NAME,        delete_options, ":h",    run_delete    },
+        { "list",      POSITIONAL_NONE,        global_options, ":h",    run_list      },
+        { "status",    POSITIONAL_NAME,        global_options, ":h",    run_status    },
+        { "start",     POSITIONAL_NAME,        start_options,  ":h",    run_start     },
+        { "stop",      POSITIONAL_NAME,        stop_options,   ":h",    run_stop      },
+        { "restart",   POSITIONAL_NAME,        global_options, ":h",    run_restart   },
+        { "autostart", POSITIONAL_NAME_ON_OFF, global_options, ":h",    run_autostart },
+        { "logs",      POSITIONAL_NAME,        logs_options,   ":hfn:", run_logs      },
+        { "console",   POSITIONAL_NAME,        global_options, ":h",    run_console   },
+        { "help",      POSITIONAL_NONE,        global_options, ":h",    NULL          }, /* prints the help */
 };
 
 static int parse_vcpus(const char *value, Args *args) {
@@ -764,6 +1296,15 @@ static int parse_memory(const char *value, Args *args) {
         return -1;
 }
 
+static int parse_lines(const char *value, Args *args) {
+        uint64_t v;
+
+        if (mvm_parse_uint64(value, &v) < 0 || v == 0)
+                return fail(EXIT_USAGE, "--lines needs a positive whole number, not '%s'", value);
+        args->lines = v;
+        return -1;
+}
+
 /* Returns -1 to go on, otherwise the exit code (0 after --help or --version). */
 static int handle_option(int c, char **argv, Args *args) {
         switch (c) {
@@ -793,7 +1334,20 @@ static int handle_option(int c, char **argv, Args *args) {
         case ARG_PURGE:
                 args->purge = true;
                 return -1;
+        case ARG_NO_WAIT:
+                args->no_wait = true;
+                return -1;
+        case ARG_FORCE:
+                args->force = true;
+                return -1;
+        case 'f':
+                args->follow = true;
+                return -1;
+        case 'n':
+                return parse_lines(optarg, args);
         case ':':
+                if (!g_str_has_prefix(argv[optind - 1], "--"))
+                        return usage_error("option '-%c' needs a value", optopt);
                 return usage_error("option '%s' needs a value", argv[optind - 1]);
         case '?':
                 if (!g_str_has_prefix(argv[optind - 1], "--"))
@@ -817,6 +1371,18 @@ static int parse_options(int argc, char **argv, const char *optstring,
                 if (r >= 0)
                         return r;
         }
+        return -1;
+}
+
+static int parse_on_off(const Command *command, const char *value, Args *args) {
+        if (!value)
+                return usage_error("'%s' needs 'on' or 'off' after the name of the VM", command->name);
+        if (g_str_equal(value, "on"))
+                args->autostart = true;
+        else if (g_str_equal(value, "off"))
+                args->autostart = false;
+        else
+                return usage_error("'%s' needs 'on' or 'off', not '%s'", command->name, value);
         return -1;
 }
 
@@ -849,12 +1415,13 @@ static int parse_argv(int argc, char **argv, Args *args, const Command **ret_com
         cmd_argv = argv + optind;
         cmd_argc = argc - optind;
         optind = 0;
-        r = parse_options(cmd_argc, cmd_argv, ":h", command->options, args);
+        r = parse_options(cmd_argc, cmd_argv, command->optstring, command->options, args);
         if (r >= 0)
                 return r;
 
+        args->command = command->name;
         n_positional = cmd_argc - optind;
-        if (command->takes_name) {
+        if (command->positional != POSITIONAL_NONE) {
                 const char *reason;
 
                 if (n_positional < 1)
@@ -863,6 +1430,12 @@ static int parse_argv(int argc, char **argv, Args *args, const Command **ret_com
                 reason = mvm_name_invalid_reason(args->name);
                 if (reason)
                         return fail(EXIT_USAGE, "invalid VM name '%s': %s", args->name, reason);
+                n_positional--;
+        }
+        if (command->positional == POSITIONAL_NAME_ON_OFF) {
+                r = parse_on_off(command, n_positional > 0 ? cmd_argv[optind + 1] : NULL, args);
+                if (r >= 0)
+                        return r;
                 n_positional--;
         }
         if (n_positional > 0)

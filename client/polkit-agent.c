@@ -151,3 +151,7 @@ void polkit_agent_close(void) {
                 ;
         agent_pid = 0;
 }
+
+bool polkit_agent_is_running(void) {
+        return agent_pid > 0;
+}

@@ -32,6 +32,10 @@ static char **ch_build_argv(const VmLaunch *l) {
                 argv_add(b, "--fs");
                 argv_addf(b, "tag=%s,socket=%s", l->shares[i].tag, l->shares[i].socket);
         }
+        if (l->tap) {
+                argv_add(b, "--net");
+                argv_addf(b, "tap=%s,mac=%s", l->tap, l->mac);
+        }
         /* Serial to stdout (the unit's journal); the virtio console is the interactive one. */
         argv_add_many(b, "--serial", "tty", "--console", NULL);
         argv_addf(b, "socket=%s/" CONSOLE_SOCKET, l->runtime_dir);

@@ -47,6 +47,14 @@ static char **qemu_build_argv(const VmLaunch *l) {
                 argv_addf(b, "vhost-user-fs-pci,chardev=fs%zu,tag=%s", i, l->shares[i].tag);
         }
 
+        if (l->tap) {
+                /* vhost=off: /dev/vhost-net is not among the unit's devices. */
+                argv_add(b, "-netdev");
+                argv_addf(b, "tap,id=net0,ifname=%s,script=no,downscript=no,vhost=off", l->tap);
+                argv_add(b, "-device");
+                argv_addf(b, "virtio-net-pci,netdev=net0,mac=%s", l->mac);
+        }
+
         /* ttyS0 to stdout, which is the unit's journal; hvc0 is the interactive console. */
         argv_add_many(b, "-serial", "stdio", "-device", "virtio-serial-pci", NULL);
         argv_add(b, "-chardev");

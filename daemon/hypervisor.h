@@ -28,6 +28,8 @@ typedef struct VmLaunch {
         const VmShare *shares;
         size_t n_shares;
         bool kvm;                  /* /dev/kvm is there */
+        const char *tap;           /* persistent tap owned by the hypervisor's user, or NULL */
+        const char *mac;
 } VmLaunch;
 
 /* Called when an asynchronous power-off request failed (message says why); the VM is

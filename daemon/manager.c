@@ -7,6 +7,7 @@
 #include "manager.h"
 #include "mvm-dbus.h"
 #include "mvm-macro.h"
+#include "network.h"
 #include "systemd-client.h"
 #include "vm-runtime.h"
 #include "vm-store.h"
@@ -117,6 +118,19 @@ void manager_remove_vm(Manager *m, Vm *vm) {
         g_hash_table_remove(m->vms, vm->def->name);
 }
 
+bool manager_any_vm_active(Manager *m) {
+        GHashTableIter it;
+        gpointer value;
+
+        g_hash_table_iter_init(&it, m->vms);
+        while (g_hash_table_iter_next(&it, NULL, &value)) {
+                VmState s = ((Vm *) value)->state;
+                if (s != VM_STATE_STOPPED && s != VM_STATE_FAILED)
+                        return true;
+        }
+        return false;
+}
+
 char *manager_user_name(uid_t uid) {
         struct passwd *pw = getpwuid(uid);
 
@@ -175,6 +189,7 @@ int manager_connect_bus(Manager *m) {
                 return r;
         /* VMs kept running while microvmd was away; know them before anyone asks. */
         vm_runtime_reconcile(m);
+        vm_runtime_reconcile_network(m);
 
         /* The objects are in place before the name is, so no early caller sees a gap. */
         r = sd_bus_request_name(m->bus, MVM_BUS_NAME, 0);
@@ -211,5 +226,9 @@ int manager_run(Manager *m) {
 
         log_info("microvmd %s running.", PACKAGE_VERSION);
         g_main_loop_run(m->loop);
+
+        /* Running VMs outlive microvmd and keep their network; otherwise leave nothing. */
+        if (m->network_up && !manager_any_vm_active(m))
+                network_release(m);
         return 0;
 }

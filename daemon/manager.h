@@ -53,6 +53,9 @@ void manager_add_vm(Manager *m, Vm *vm);
 /* Announces the removal on the bus and frees vm. */
 void manager_remove_vm(Manager *m, Vm *vm);
 
+/* Whether any VM is not stopped (its hypervisor unit exists). */
+bool manager_any_vm_active(Manager *m);
+
 /* Resolves a uid to a user name for messages and polkit details (the number if the
  * user has no entry). */
 char *manager_user_name(uid_t uid);

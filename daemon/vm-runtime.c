@@ -7,6 +7,9 @@
 #include "mvm-dbus.h"
 #include "mvm-macro.h"
 #include "mvm-name.h"
+#include "mvm-net.h"
+#include "network.h"
+#include "vm-store.h"
 #include "vm-runtime.h"
 #include "vm.h"
 #include "workspace.h"
@@ -131,6 +134,55 @@ static void build_shares(Manager *m, Vm *vm, const char *runtime_dir, ShareSet *
                 .read_only = true,
                 .socket = g_strdup_printf("%s/fs-software.sock", runtime_dir),
         };
+}
+
+/* The VM's network: its address must be one of the configured subnet (the subnet may
+ * have changed since it was created). Brings the network up and the VM's tap. */
+static int vm_network_up(Vm *vm, char **ret_tap, sd_bus_error *error) {
+        Manager *m = vm->manager;
+        g_autofree char *tap = NULL;
+        uint32_t a;
+        int r;
+
+        if (!vm->def->ip_address || !vm->def->mac_address || mvm_ipv4_parse(vm->def->ip_address, &a) < 0 ||
+            !mvm_subnet_is_vm_address(&m->subnet, a))
+                return sd_bus_error_setf(error, MVM_ERROR_FAILED,
+                                         "VM '%s' has no address in the subnet %s (created before networking or "
+                                         "before the subnet changed); delete it and create it again.",
+                                         vm->def->name, m->config->subnet);
+        r = network_ensure(m, error);
+        if (r < 0)
+                return r;
+        tap = mvm_tap_name(&m->subnet, a);
+        r = network_tap_add(m, tap, error);
+        if (r < 0)
+                return r;
+        *ret_tap = g_steal_pointer(&tap);
+        return 0;
+}
+
+/* The network settings for the guest, on its kernel command line (microvmd's own
+ * parameters: the guest configures itself, no DHCP server is needed). */
+static char *guest_network_cmdline(Vm *vm) {
+        Manager *m = vm->manager;
+        g_auto(GStrv) dns = network_guest_dns(m);
+        g_autofree char *gw = mvm_ipv4_to_string(mvm_subnet_gateway(&m->subnet));
+        g_autofree char *dns_list = g_strjoinv(",", dns);
+
+        return g_strdup_printf("microvm.ip=%s/%u microvm.gateway=%s microvm.mac=%s%s%s", vm->def->ip_address,
+                               m->subnet.prefix, gw, vm->def->mac_address, dns_list[0] ? " microvm.dns=" : "",
+                               dns_list);
+}
+
+/* After a VM's unit is gone: its tap, and the network if nothing else runs. */
+static void vm_network_down(Vm *vm) {
+        Manager *m = vm->manager;
+
+        if (vm->tap)
+                network_tap_remove(m, vm->tap);
+        g_clear_pointer(&vm->tap, g_free);
+        if (m->network_up && !manager_any_vm_active(m))
+                network_release(m);
 }
 
 static int runtime_dir_create(const char *name, sd_bus_error *error) {
@@ -384,7 +436,7 @@ int vm_start(Vm *vm, sd_bus_message *call, bool wait, sd_bus_error *error) {
         const MvmVmDef *def = vm->def;
         g_autofree char *runtime_dir = vm_runtime_dir(def->name);
         g_autofree char *unit = vm_unit_name(def->name);
-        g_autofree char *cmdline = NULL;
+        g_autofree char *cmdline = NULL, *net_cmdline = NULL, *tap = NULL;
         g_auto(GStrv) argv = NULL;
         _cleanup_(share_set_clear) ShareSet shares = {};
         const HypervisorBackend *backend;
@@ -425,9 +477,13 @@ int vm_start(Vm *vm, sd_bus_message *call, bool wait, sd_bus_error *error) {
         if (r < 0)
                 return r;
         build_shares(m, vm, runtime_dir, &shares);
+        r = vm_network_up(vm, &tap, error);
+        if (r < 0)
+                goto fail;
 
-        cmdline = g_strdup_printf("%s microvm.name=%s microvm.workspace=%s", def->kernel_cmdline ?: c->kernel_cmdline,
-                                  def->name, def->workspace);
+        net_cmdline = guest_network_cmdline(vm);
+        cmdline = g_strdup_printf("%s microvm.name=%s microvm.workspace=%s %s", def->kernel_cmdline ?: c->kernel_cmdline,
+                                  def->name, def->workspace, net_cmdline);
         VmLaunch launch = {
                 .name = def->name,
                 .binary = backend_binary(m, backend),
@@ -440,6 +496,8 @@ int vm_start(Vm *vm, sd_bus_message *call, bool wait, sd_bus_error *error) {
                 .shares = shares.items,
                 .n_shares = shares.n,
                 .kvm = kvm_available(),
+                .tap = tap,
+                .mac = def->mac_address,
         };
         argv = backend->build_argv(&launch);
         if (!backend->needs_kvm && !launch.kvm)
@@ -459,8 +517,10 @@ int vm_start(Vm *vm, sd_bus_message *call, bool wait, sd_bus_error *error) {
         if (r < 0)
                 goto fail;
 
-        log_info("Starting VM %s with %s.", def->name, backend->name);
+        log_info("Starting VM %s with %s (%s on %s).", def->name, backend->name, def->ip_address, tap);
         vm->backend = backend;
+        g_free(vm->tap);
+        vm->tap = g_steal_pointer(&tap);
         vm->start_job_pending = true;
         vm->stop_requested = false;
         vm->main_pid = 0;
@@ -490,6 +550,10 @@ fail:
         }
         stop_share_units(m, def->name);
         runtime_dir_remove(def->name);
+        if (tap)
+                network_tap_remove(m, tap);
+        if (m->network_up && !manager_any_vm_active(m))
+                network_release(m);
         return r < 0 ? r : -EIO;
 }
 
@@ -524,6 +588,8 @@ static void vm_finish(Vm *vm, VmState state, const char *reason) {
         vm->start_job_pending = false;
         g_free(vm->failure_reason);
         vm->failure_reason = state == VM_STATE_FAILED ? g_strdup(reason ?: "the hypervisor failed") : NULL;
+        vm->state = state; /* before the network goes: it asks which VMs still run */
+        vm_network_down(vm);
         if (state == VM_STATE_FAILED)
                 log_warning("VM %s failed: %s", vm->def->name, vm->failure_reason);
         else
@@ -698,6 +764,11 @@ void vm_runtime_reconcile(Manager *m) {
                                 vm->backend = hypervisor_from_name(*e + strlen(HYPERVISOR_ENV));
                 vm->main_pid = st.main_pid;
                 vm->started_at = st.active_enter_usec;
+                if (vm->def->ip_address) {
+                        uint32_t a;
+                        if (mvm_ipv4_parse(vm->def->ip_address, &a) >= 0)
+                                vm->tap = mvm_tap_name(&m->subnet, a);
+                }
                 if (strcmp(st.active_state, "active") == 0 || strcmp(st.active_state, "reloading") == 0)
                         vm->state = VM_STATE_RUNNING;
                 else if (strcmp(st.active_state, "deactivating") == 0) {
@@ -709,6 +780,19 @@ void vm_runtime_reconcile(Manager *m) {
                          unit, vm->main_pid);
                 unit_status_clear(&st);
         }
+}
+
+/* After reconciling: keep the network of running VMs, remove what a crash left. */
+void vm_runtime_reconcile_network(Manager *m) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+
+        network_remove_stale_taps(m);
+        if (!manager_any_vm_active(m)) {
+                network_release(m);
+                return;
+        }
+        if (network_ensure(m, &error) < 0)
+                log_error("Cannot restore the network of the running VMs: %s", error.message);
 }
 
 void vm_runtime_autostart(Manager *m) {

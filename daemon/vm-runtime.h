@@ -31,6 +31,9 @@ void vm_runtime_on_unit_changed(Manager *m, const char *unit, const UnitStatus *
 /* At start-up: finds the units of VMs that kept running while microvmd was away. */
 void vm_runtime_reconcile(Manager *m);
 
+/* Keeps the network of running VMs and removes what a crash left behind. */
+void vm_runtime_reconcile_network(Manager *m);
+
 /* Starts the VMs marked autostart that are not running. */
 void vm_runtime_autostart(Manager *m);
 

@@ -25,6 +25,8 @@ static VmLaunch launch(const char *binary, bool kvm) {
                 .shares = shares,
                 .n_shares = G_N_ELEMENTS(shares),
                 .kvm = kvm,
+                .tap = "mvt2",
+                .mac = "02:12:34:56:78:9a",
         };
 }
 
@@ -48,6 +50,7 @@ static void test_cloud_hypervisor(void) {
                 "--cmdline", "console=ttyS0 panic=-1 microvm.name=myvm microvm.workspace=/var/lib/microvm/workspaces/myvm",
                 "--fs", "tag=workspace,socket=/run/microvm/myvm/fs-workspace.sock",
                 "--fs", "tag=software,socket=/run/microvm/myvm/fs-software.sock",
+                "--net", "tap=mvt2,mac=02:12:34:56:78:9a",
                 "--serial", "tty",
                 "--console", "socket=/run/microvm/myvm/console.sock",
                 NULL,
@@ -80,6 +83,8 @@ static void test_qemu(gconstpointer data) {
                 "-device", "vhost-user-fs-pci,chardev=fs0,tag=workspace",
                 "-chardev", "socket,id=fs1,path=/run/microvm/myvm/fs-software.sock",
                 "-device", "vhost-user-fs-pci,chardev=fs1,tag=software",
+                "-netdev", "tap,id=net0,ifname=mvt2,script=no,downscript=no,vhost=off",
+                "-device", "virtio-net-pci,netdev=net0,mac=02:12:34:56:78:9a",
                 "-serial", "stdio",
                 "-device", "virtio-serial-pci",
                 "-chardev", "socket,id=console,path=/run/microvm/myvm/console.sock,server=on,wait=off",
@@ -91,6 +96,21 @@ static void test_qemu(gconstpointer data) {
         assert_argv(argv, expected);
         g_assert_false(hypervisor_qemu.needs_kvm);
         g_assert_cmpstr(hypervisor_qemu.control_socket, ==, "qmp.sock");
+}
+
+/* Without a tap there is no network device at all. */
+static void test_no_network(void) {
+        VmLaunch l = launch("/usr/bin/qemu-system-x86_64", false);
+        g_auto(GStrv) q = NULL, c = NULL;
+
+        l.tap = NULL;
+        l.mac = NULL;
+        q = hypervisor_qemu.build_argv(&l);
+        c = hypervisor_cloud_hypervisor.build_argv(&l);
+        for (char **a = q; *a; a++)
+                g_assert_false(g_str_has_prefix(*a, "tap,") || g_str_has_prefix(*a, "virtio-net"));
+        for (char **a = c; *a; a++)
+                g_assert_cmpstr(*a, !=, "--net");
 }
 
 static void test_from_name(void) {
@@ -106,6 +126,7 @@ int main(int argc, char *argv[]) {
         g_test_add_func("/hypervisor/cloud-hypervisor/argv", test_cloud_hypervisor);
         g_test_add_data_func("/hypervisor/qemu/argv-tcg", GINT_TO_POINTER(false), test_qemu);
         g_test_add_data_func("/hypervisor/qemu/argv-kvm", GINT_TO_POINTER(true), test_qemu);
+        g_test_add_func("/hypervisor/no-network", test_no_network);
         g_test_add_func("/hypervisor/from-name", test_from_name);
         return g_test_run();
 }
