@@ -117,7 +117,14 @@ static int read_ip_forward(void) {
 }
 
 static int write_ip_forward(int value) {
-        return g_file_set_contents("/proc/sys/net/ipv4/ip_forward", value ? "1\n" : "0\n", -1, NULL) ? 0 : -EIO;
+        _cleanup_close_ int fd = open("/proc/sys/net/ipv4/ip_forward", O_WRONLY | O_CLOEXEC);
+
+        /* A plain write: sysctl files cannot be replaced by rename. */
+        if (fd < 0)
+                return -errno;
+        if (write(fd, value ? "1\n" : "0\n", 2) != 2)
+                return -errno;
+        return 0;
 }
 
 /* Whether the link has exactly the host's address of the subnet. */
