@@ -88,6 +88,13 @@ static void state_load(NetworkState *st) {
                 st->ip_forward_before = 1;
 }
 
+bool network_has_state(void) {
+        _cleanup_close_ int dir = open_root_owned_dir(MICROVM_RUNTIME_DIR);
+        struct stat st;
+
+        return dir >= 0 && fstatat(dir, STATE_FILE, &st, AT_SYMLINK_NOFOLLOW) >= 0;
+}
+
 static void state_save(const NetworkState *st) {
         _cleanup_close_ int dir = open_root_owned_dir(MICROVM_RUNTIME_DIR);
         g_autofree char *text = g_strdup_printf("bridge-created=%d\nip-forward-before=%d\n", st->bridge_created,

@@ -17,6 +17,9 @@ int network_ensure(Manager *m, sd_bus_error *error);
 /* Removes what network_ensure() added. */
 void network_release(Manager *m);
 
+/* Whether an earlier network_ensure() (maybe of a crashed microvmd) left its record. */
+bool network_has_state(void);
+
 /* Creates the persistent tap (owned by the hypervisor's user), attaches it to the
  * bridge and brings it up. */
 int network_tap_add(Manager *m, const char *tap, sd_bus_error *error);

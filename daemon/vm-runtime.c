@@ -788,7 +788,8 @@ void vm_runtime_reconcile_network(Manager *m) {
 
         network_remove_stale_taps(m);
         if (!manager_any_vm_active(m)) {
-                network_release(m);
+                if (network_has_state())
+                        network_release(m);
                 return;
         }
         if (network_ensure(m, &error) < 0)
