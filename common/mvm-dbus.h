@@ -22,6 +22,7 @@
 #define MVM_ERROR_KERNEL_NOT_FOUND "org.microvm.Error.KernelNotFound"
 #define MVM_ERROR_NO_KVM           "org.microvm.Error.NoKVM"
 #define MVM_ERROR_UNIT_FAILED      "org.microvm.Error.UnitFailed"
+#define MVM_ERROR_TIMEOUT          "org.microvm.Error.Timeout"
 #define MVM_ERROR_ADDRESS_IN_USE   "org.microvm.Error.AddressInUse"
 #define MVM_ERROR_NO_ADDRESS       "org.microvm.Error.NoAddressAvailable"
 #define MVM_ERROR_INTERACTIVE_AUTHORIZATION_REQUIRED \

@@ -81,10 +81,46 @@ static int ch_power_off(Manager *m, const char *vm_name, const char *runtime_dir
         return r;
 }
 
+typedef struct StateRequest {
+        Manager *manager;
+        char *vm_name;
+        HypervisorStateCallback callback;
+} StateRequest;
+
+static void on_vm_info(int r, const ChApiResponse *response, void *userdata) {
+        StateRequest *req = userdata;
+        const char *state = NULL;
+
+        if (r >= 0 && !ch_api_status_ok(response->status))
+                r = -EIO;
+        if (r >= 0)
+                r = ch_api_parse_vm_state(response, &state);
+        req->callback(req->manager, req->vm_name, r, state);
+        g_free(req->vm_name);
+        g_free(req);
+}
+
+static int ch_query_state(Manager *m, const char *vm_name, const char *runtime_dir, HypervisorStateCallback callback) {
+        g_autofree char *socket = g_strdup_printf("%s/" API_SOCKET, runtime_dir);
+        StateRequest *req = g_new0(StateRequest, 1);
+        int r;
+
+        req->manager = m;
+        req->vm_name = g_strdup(vm_name);
+        req->callback = callback;
+        r = ch_api_request(m->event, socket, "GET", "vm.info", NULL, API_TIMEOUT_USEC, on_vm_info, req, NULL);
+        if (r < 0) {
+                g_free(req->vm_name);
+                g_free(req);
+        }
+        return r;
+}
+
 const HypervisorBackend hypervisor_cloud_hypervisor = {
         .name = "cloud-hypervisor",
         .needs_kvm = true,
         .control_socket = API_SOCKET,
         .build_argv = ch_build_argv,
         .power_off = ch_power_off,
+        .query_state = ch_query_state,
 };

@@ -7,6 +7,7 @@
 #include "mvm-macro.h"
 
 #include <glib.h>
+#include <json-glib/json-glib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -86,26 +87,40 @@ static int qmp_read_line(int fd, char *buf, size_t size) {
 }
 
 /* Sends a command and waits for its answer, skipping asynchronous events. */
-static int qmp_execute(int fd, const char *command) {
+/* Sends a command and waits for its answer, skipping asynchronous events; the answer's
+ * "return" value goes to ret (JSON), if given. */
+static int qmp_execute(int fd, const char *command, JsonNode **ret) {
         char line[4096];
         int r;
 
         if (send(fd, command, strlen(command), MSG_NOSIGNAL) < 0)
                 return -errno;
         for (;;) {
+                g_autoptr(JsonParser) parser = json_parser_new();
+                JsonObject *o;
+
                 r = qmp_read_line(fd, line, sizeof(line));
                 if (r < 0)
                         return r;
-                if (strstr(line, "\"return\""))
+                if (!json_parser_load_from_data(parser, line, -1, NULL) ||
+                    !JSON_NODE_HOLDS_OBJECT(json_parser_get_root(parser)))
+                        return -EBADMSG;
+                o = json_node_get_object(json_parser_get_root(parser));
+                if (json_object_has_member(o, "return")) {
+                        if (ret)
+                                *ret = json_node_copy(json_object_get_member(o, "return"));
                         return 0;
-                if (strstr(line, "\"error\"")) {
+                }
+                if (json_object_has_member(o, "error")) {
                         log_warning("QMP refused %s: %s", command, line);
                         return -EIO;
                 }
+                /* an event: read on */
         }
 }
 
-static int qemu_power_off(Manager *m, const char *vm_name, const char *runtime_dir, PowerOffFailed failed) {
+/* A QMP session: connected, greeted, capabilities negotiated. */
+static int qmp_open(const char *runtime_dir) {
         struct timeval tv = { .tv_sec = QMP_TIMEOUT_SEC };
         g_autofree char *path = g_strdup_printf("%s/" QMP_SOCKET, runtime_dir);
         _cleanup_close_ int fd = -1;
@@ -122,10 +137,36 @@ static int qemu_power_off(Manager *m, const char *vm_name, const char *runtime_d
         r = qmp_read_line(fd, greeting, sizeof(greeting));
         if (r < 0)
                 return r;
-        r = qmp_execute(fd, "{\"execute\":\"qmp_capabilities\"}\n");
+        r = qmp_execute(fd, "{\"execute\":\"qmp_capabilities\"}\n", NULL);
         if (r < 0)
                 return r;
-        return qmp_execute(fd, "{\"execute\":\"system_powerdown\"}\n");
+        return mvm_take_fd(&fd);
+}
+
+static int qemu_power_off(Manager *m, const char *vm_name, const char *runtime_dir, PowerOffFailed failed) {
+        _cleanup_close_ int fd = qmp_open(runtime_dir);
+
+        if (fd < 0)
+                return fd;
+        return qmp_execute(fd, "{\"execute\":\"system_powerdown\"}\n", NULL);
+}
+
+/* QMP answers at once, so this calls back before it returns. */
+static int qemu_query_state(Manager *m, const char *vm_name, const char *runtime_dir, HypervisorStateCallback callback) {
+        g_autoptr(JsonNode) result = NULL;
+        _cleanup_close_ int fd = qmp_open(runtime_dir);
+        const char *status = NULL;
+        int r;
+
+        if (fd < 0)
+                return fd;
+        r = qmp_execute(fd, "{\"execute\":\"query-status\"}\n", &result);
+        if (r < 0)
+                return r;
+        if (JSON_NODE_HOLDS_OBJECT(result))
+                status = json_object_get_string_member_with_default(json_node_get_object(result), "status", NULL);
+        callback(m, vm_name, status ? 0 : -EBADMSG, status);
+        return 0;
 }
 
 const HypervisorBackend hypervisor_qemu = {
@@ -134,4 +175,5 @@ const HypervisorBackend hypervisor_qemu = {
         .control_socket = QMP_SOCKET,
         .build_argv = qemu_build_argv,
         .power_off = qemu_power_off,
+        .query_state = qemu_query_state,
 };

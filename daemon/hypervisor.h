@@ -36,7 +36,12 @@ typedef struct VmLaunch {
  * then stopped through systemd instead. */
 typedef void (*PowerOffFailed)(Manager *m, const char *vm_name, const char *message);
 
-/* A hypervisor backend: build the command line, ask the guest to power off. */
+/* Called with the hypervisor's own word for the VM's state ("Running" from
+ * cloud-hypervisor's vm.info, "running" from QEMU's query-status), or r < 0. */
+typedef void (*HypervisorStateCallback)(Manager *m, const char *vm_name, int r, const char *state);
+
+/* A hypervisor backend: build the command line, ask the guest to power off, ask the
+ * hypervisor how the VM is. */
 typedef struct HypervisorBackend {
         const char *name;             /* "cloud-hypervisor", "qemu": the Hypervisor property */
         bool needs_kvm;
@@ -44,6 +49,8 @@ typedef struct HypervisorBackend {
         char **(*build_argv)(const VmLaunch *launch);
         /* Presses the guest's power button. < 0 if the request could not be sent. */
         int (*power_off)(Manager *m, const char *vm_name, const char *runtime_dir, PowerOffFailed failed);
+        /* < 0 if the question could not be asked; otherwise callback (maybe at once). */
+        int (*query_state)(Manager *m, const char *vm_name, const char *runtime_dir, HypervisorStateCallback callback);
 } HypervisorBackend;
 
 extern const HypervisorBackend hypervisor_qemu;

@@ -424,9 +424,14 @@ static void on_start_job(Manager *m, const char *unit, const char *result, void 
                 vm_finish(vm, VM_STATE_STOPPED, NULL);
                 return;
         }
-        reason = g_strdup_printf("the hypervisor unit %s did not start (job %s, result %s); see "
-                                 "'microvm-client logs %s'", unit, result, vm->unit_result ?: "unknown",
-                                 vm->def->name);
+        if (strcmp(result, "timeout") == 0)
+                reason = g_strdup_printf("the hypervisor did not come up within %u s; see 'microvm-client logs %s'",
+                                         (unsigned) (HYPERVISOR_START_TIMEOUT_USEC / G_USEC_PER_SEC), vm->def->name);
+        else
+                reason = g_strdup_printf("the hypervisor unit %s did not start (job %s, result %s); see "
+                                         "'microvm-client logs %s'", unit, result, vm->unit_result ?: "unknown",
+                                         vm->def->name);
+        vm->start_timed_out = strcmp(result, "timeout") == 0;
         vm_finish(vm, VM_STATE_FAILED, reason);
 }
 
@@ -576,6 +581,7 @@ static void vm_finish(Vm *vm, VmState state, const char *reason) {
         Manager *m = vm->manager;
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         bool restart = vm->restart_requested && state == VM_STATE_STOPPED;
+        bool timed_out = vm->start_timed_out;
 
         vm->stop_timer = sd_event_source_disable_unref(vm->stop_timer);
         stop_share_units(m, vm->def->name);
@@ -586,6 +592,7 @@ static void vm_finish(Vm *vm, VmState state, const char *reason) {
         vm->stop_requested = false;
         vm->restart_requested = false;
         vm->start_job_pending = false;
+        vm->start_timed_out = false;
         g_free(vm->failure_reason);
         vm->failure_reason = state == VM_STATE_FAILED ? g_strdup(reason ?: "the hypervisor failed") : NULL;
         vm->state = state; /* before the network goes: it asks which VMs still run */
@@ -603,7 +610,9 @@ static void vm_finish(Vm *vm, VmState state, const char *reason) {
                 return;
         }
         if (vm->start_waiters->len > 0) {
-                sd_bus_error_setf(&error, state == VM_STATE_FAILED ? MVM_ERROR_UNIT_FAILED : MVM_ERROR_FAILED,
+                sd_bus_error_setf(&error,
+                                  timed_out ? MVM_ERROR_TIMEOUT :
+                                  state == VM_STATE_FAILED ? MVM_ERROR_UNIT_FAILED : MVM_ERROR_FAILED,
                                   "VM '%s' %s: %s", vm->def->name,
                                   state == VM_STATE_FAILED ? "failed to start" : "was stopped while starting",
                                   vm->failure_reason ?: "stopped");
@@ -740,6 +749,13 @@ int vm_restart(Vm *vm, sd_bus_message *call, sd_bus_error *error) {
         return 1;
 }
 
+static void on_reconciled_state(Manager *m, const char *vm_name, int r, const char *state) {
+        if (r < 0)
+                log_warning("VM %s: its hypervisor does not answer on its control socket: %s", vm_name, strerror(-r));
+        else
+                log_info("VM %s: its hypervisor reports the VM %s.", vm_name, state);
+}
+
 void vm_runtime_reconcile(Manager *m) {
         GHashTableIter it;
         gpointer value;
@@ -778,6 +794,13 @@ void vm_runtime_reconcile(Manager *m) {
                         vm->state = VM_STATE_STARTING;
                 log_info("VM %s is %s (found its unit %s, PID %u).", vm->def->name, vm_state_to_string(vm->state),
                          unit, vm->main_pid);
+                /* Found, not started by us: ask the hypervisor itself how the VM is. */
+                if (vm->state == VM_STATE_RUNNING && vm->backend) {
+                        g_autofree char *runtime_dir = vm_runtime_dir(vm->def->name);
+                        r = vm->backend->query_state(m, vm->def->name, runtime_dir, on_reconciled_state);
+                        if (r < 0)
+                                on_reconciled_state(m, vm->def->name, r, NULL);
+                }
                 unit_status_clear(&st);
         }
 }

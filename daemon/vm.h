@@ -35,6 +35,7 @@ typedef struct Vm {
         char *unit_result;                 /* the service's Result, as PID 1 last said */
         int32_t exit_code, exit_status;    /* ExecMainCode/Status, as PID 1 last said */
         bool start_job_pending;            /* on_start_job() will settle the start */
+        bool start_timed_out;              /* the start job's result was "timeout" */
         bool stop_requested;
         bool restart_requested;
         GPtrArray *start_waiters;          /* sd_bus_message*: reply once running */
