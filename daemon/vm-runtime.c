@@ -114,6 +114,13 @@ static const char *backend_binary(Manager *m, const HypervisorBackend *b) {
         return b == &hypervisor_cloud_hypervisor ? m->config->cloud_hypervisor_path : m->config->qemu_path;
 }
 
+static const char *share_source(const ShareSet *s, const char *tag) {
+        for (size_t i = 0; i < s->n; i++)
+                if (strcmp(s->items[i].tag, tag) == 0)
+                        return s->items[i].source;
+        g_assert_not_reached();
+}
+
 static void build_shares(Manager *m, Vm *vm, const char *runtime_dir, ShareSet *s) {
         const char *software = m->config->software_share;
         struct stat st;
@@ -172,6 +179,16 @@ static char *guest_network_cmdline(Vm *vm) {
         return g_strdup_printf("microvm.ip=%s/%u microvm.gateway=%s microvm.mac=%s%s%s", vm->def->ip_address,
                                m->subnet.prefix, gw, vm->def->mac_address, dns_list[0] ? " microvm.dns=" : "",
                                dns_list);
+}
+
+/* The owner, so the guest has the same user with the same uid and gid as the host
+ * (files in the workspace share keep their owner). NULL if the user is gone. */
+static char *guest_owner_cmdline(Vm *vm) {
+        struct passwd *pw = getpwuid(vm->def->owner);
+
+        if (!pw)
+                return NULL;
+        return g_strdup_printf("microvm.user=%s:%u:%u", pw->pw_name, (unsigned) pw->pw_uid, (unsigned) pw->pw_gid);
 }
 
 /* After a VM's unit is gone: its tap, and the network if nothing else runs. */
@@ -441,7 +458,7 @@ int vm_start(Vm *vm, sd_bus_message *call, bool wait, sd_bus_error *error) {
         const MvmVmDef *def = vm->def;
         g_autofree char *runtime_dir = vm_runtime_dir(def->name);
         g_autofree char *unit = vm_unit_name(def->name);
-        g_autofree char *cmdline = NULL, *net_cmdline = NULL, *tap = NULL;
+        g_autofree char *cmdline = NULL, *net_cmdline = NULL, *tap = NULL, *owner_param = NULL;
         g_auto(GStrv) argv = NULL;
         _cleanup_(share_set_clear) ShareSet shares = {};
         const HypervisorBackend *backend;
@@ -487,8 +504,10 @@ int vm_start(Vm *vm, sd_bus_message *call, bool wait, sd_bus_error *error) {
                 goto fail;
 
         net_cmdline = guest_network_cmdline(vm);
-        cmdline = g_strdup_printf("%s microvm.name=%s microvm.workspace=%s %s", def->kernel_cmdline ?: c->kernel_cmdline,
-                                  def->name, def->workspace, net_cmdline);
+        owner_param = guest_owner_cmdline(vm);
+        cmdline = g_strdup_printf("%s microvm.name=%s microvm.workspace=%s microvm.software=%s%s%s %s",
+                                  def->kernel_cmdline ?: c->kernel_cmdline, def->name, def->workspace,
+                                  share_source(&shares, "software"), owner_param ? " " : "", owner_param ?: "", net_cmdline);
         VmLaunch launch = {
                 .name = def->name,
                 .binary = backend_binary(m, backend),
