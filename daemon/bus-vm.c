@@ -384,6 +384,8 @@ static int property_get(sd_bus *bus, const char *path, const char *interface, co
                 return sd_bus_message_append(reply, "s", vm->def->ip_address ?: "");
         if (strcmp(property, "MACAddress") == 0)
                 return sd_bus_message_append(reply, "s", vm->def->mac_address ?: "");
+        if (strcmp(property, "Ready") == 0)
+                return sd_bus_message_append(reply, "b", (int) vm->ready);
         if (strcmp(property, "MainPID") == 0)
                 return sd_bus_message_append(reply, "u", vm->main_pid);
         if (strcmp(property, "StartedAt") == 0)
@@ -409,6 +411,7 @@ const sd_bus_vtable vm_vtable[] = {
         SD_BUS_PROPERTY("MACAddress", "s", property_get, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("Hypervisor", "s", property_get, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("MainPID", "u", property_get, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("Ready", "b", property_get, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("StartedAt", "t", property_get, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("Autostart", "b", property_get, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("FailureReason", "s", property_get, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),

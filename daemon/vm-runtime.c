@@ -10,6 +10,7 @@
 #include "mvm-net.h"
 #include "network.h"
 #include "vm-store.h"
+#include "vm-ready.h"
 #include "vm-runtime.h"
 #include "vm.h"
 #include "workspace.h"
@@ -68,6 +69,11 @@ void vm_emit_changed(Vm *vm) {
 
 static void vm_set_state(Vm *vm, VmState state) {
         vm->state = state;
+        /* Ready follows the guest's sshd while the VM runs. */
+        if (state == VM_STATE_RUNNING)
+                vm_ready_watch_start(vm);
+        else
+                vm_ready_watch_stop(vm);
         vm_emit_changed(vm);
 }
 
@@ -804,8 +810,10 @@ void vm_runtime_reconcile(Manager *m) {
                         if (mvm_ipv4_parse(vm->def->ip_address, &a) >= 0)
                                 vm->tap = mvm_tap_name(&m->subnet, a);
                 }
-                if (strcmp(st.active_state, "active") == 0 || strcmp(st.active_state, "reloading") == 0)
+                if (strcmp(st.active_state, "active") == 0 || strcmp(st.active_state, "reloading") == 0) {
                         vm->state = VM_STATE_RUNNING;
+                        vm_ready_watch_start(vm);
+                }
                 else if (strcmp(st.active_state, "deactivating") == 0) {
                         vm->state = VM_STATE_STOPPING;
                         vm->stop_requested = true;

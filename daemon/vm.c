@@ -16,6 +16,7 @@ Vm *vm_new(Manager *m, MvmVmDef *def) {
         vm->manager = m;
         vm->def = def;
         vm->state = VM_STATE_STOPPED;
+        vm->ready_fd = -1;
         vm->start_waiters = g_ptr_array_new_with_free_func(message_unref);
         vm->stop_waiters = g_ptr_array_new_with_free_func(message_unref);
         if (sd_bus_path_encode(MVM_VM_PATH_PREFIX, def->name, &path) < 0)
@@ -30,6 +31,10 @@ void vm_free(Vm *vm) {
         if (!vm)
                 return;
         sd_event_source_disable_unref(vm->stop_timer);
+        sd_event_source_disable_unref(vm->ready_timer);
+        sd_event_source_disable_unref(vm->ready_io);
+        if (vm->ready_fd >= 0)
+                close(vm->ready_fd);
         g_ptr_array_unref(vm->start_waiters);
         g_ptr_array_unref(vm->stop_waiters);
         g_free(vm->failure_reason);

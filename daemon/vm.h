@@ -41,6 +41,10 @@ typedef struct Vm {
         GPtrArray *start_waiters;          /* sd_bus_message*: reply once running */
         GPtrArray *stop_waiters;           /* sd_bus_message*: reply once stopped */
         sd_event_source *stop_timer;       /* power button given up: stop the unit */
+        bool ready;                        /* the guest's sshd answers */
+        sd_event_source *ready_timer;      /* knocking on VM:22 */
+        sd_event_source *ready_io;
+        int ready_fd;
 } Vm;
 
 Vm *vm_new(Manager *m, MvmVmDef *def);
