@@ -275,8 +275,11 @@ static int ensure_nft(Manager *m, const char *uplink, sd_bus_error *error) {
                 "  chain forward {\n"
                 "    type filter hook forward priority filter; policy accept;\n"
                 "    oifname \"%s\" ct state established,related accept\n"
-                "    oifname \"%s\" iifname != \"%s\" drop\n"
-                "  }\n", br, br, br);
+                "    oifname \"%s\" iifname != \"%s\" drop\n", br, br, br);
+        /* A VM routing to another through the host: the bridge table cannot see that. */
+        if (!m->config->allow_vm_to_vm)
+                g_string_append_printf(s, "    iifname \"%s\" oifname \"%s\" drop\n", br, br);
+        g_string_append(s, "  }\n");
         if (m->config->nat && uplink)
                 g_string_append_printf(s,
                         "  chain postrouting {\n"
