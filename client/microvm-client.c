@@ -27,6 +27,7 @@
 #include "mvm-dbus.h"
 #include "mvm-macro.h"
 #include "mvm-name.h"
+#include "mvm-net.h"
 #include "mvm-size.h"
 #include "polkit-agent.h"
 #include "relay.h"
@@ -68,6 +69,7 @@ typedef struct Args {
         uint32_t vcpus;
         bool memory_set;
         uint64_t memory_mib;
+        const char *ip_address; /* NULL: microvmd picks the lowest free one */
         GPtrArray *key_files; /* NULL-terminated once parsed */
 
         /* delete */
@@ -317,6 +319,8 @@ static int build_create_call(sd_bus *bus, const Args *args, GPtrArray *keys, sd_
                 r = sd_bus_message_append(m, "{sv}", MVM_OPTION_VCPUS, "u", args->vcpus);
         if (r >= 0 && args->memory_set)
                 r = sd_bus_message_append(m, "{sv}", MVM_OPTION_MEMORY_MIB, "t", args->memory_mib);
+        if (r >= 0 && args->ip_address)
+                r = sd_bus_message_append(m, "{sv}", MVM_OPTION_IP_ADDRESS, "s", args->ip_address);
         if (r >= 0)
                 r = append_option_keys(m, keys);
         if (r >= 0)
@@ -552,7 +556,7 @@ static int get_vm_path(sd_bus *bus, const Args *args, sd_bus_message **ret_reply
 /* status */
 
 typedef struct VmInfo {
-        const char *name, *state, *workspace, *hypervisor, *unit, *failure_reason, *ip_address;
+        const char *name, *state, *workspace, *hypervisor, *unit, *failure_reason, *ip_address, *mac_address;
         uint32_t owner, vcpus, main_pid;
         uint64_t memory_mib, created_at, started_at;
         int autostart, ready;
@@ -611,6 +615,7 @@ static int read_vm_properties(sd_bus_message *reply, VmInfo *info) {
                 { "Autostart",     "b", &info->autostart,      &info->has_autostart },
                 { "FailureReason", "s", &info->failure_reason, NULL },
                 { "IPAddress",     "s", &info->ip_address,     NULL },
+                { "MACAddress",    "s", &info->mac_address,    NULL },
                 { "Ready",         "b", &info->ready,          &info->has_ready },
         };
         int r;
@@ -685,6 +690,12 @@ static void print_vm_info_json(const VmInfo *info) {
                 json_builder_add_boolean_value(b, info->autostart);
         }
         json_add_string(b, "failure-reason", info->failure_reason);
+        json_add_string(b, "ip-address", info->ip_address);
+        json_add_string(b, "mac-address", info->mac_address);
+        if (info->has_ready) {
+                json_builder_set_member_name(b, "ready");
+                json_builder_add_boolean_value(b, info->ready);
+        }
         json_builder_end_object(b);
         print_json(b);
 }
@@ -745,6 +756,10 @@ static void print_vm_info_text(const VmInfo *info) {
                 print_field("Owner:", owner);
         }
         print_vm_runtime_text(info);
+        if (info->ip_address && info->ip_address[0])
+                print_field("Address:", info->ip_address);
+        if (info->mac_address && info->mac_address[0])
+                print_field("MAC:", info->mac_address);
         if (info->workspace) {
                 g_autofree char *share = NULL;
 
@@ -1544,7 +1559,7 @@ static void print_help(void) {
                "Create and manage microVM workspaces through microvmd.\n"
                "\n"
                "Commands:\n"
-               "  create NAME [--vcpus N] [--memory SIZE] [--key FILE]...\n"
+               "  create NAME [--vcpus N] [--memory SIZE] [--ip ADDRESS] [--key FILE]...\n"
                "                         Create a VM and its workspace; the keys in\n"
                "                         ~/.ssh/*.pub (or the --key files) may log in\n"
                "  delete NAME [--purge]  Delete a VM (--purge also removes its workspace)\n"
@@ -1570,6 +1585,8 @@ static void print_help(void) {
                "     --vcpus N           Number of virtual CPUs of a new VM\n"
                "     --memory SIZE       Memory of a new VM: MiB, or with a suffix M, G or T\n"
                "                         (binary units, e.g. 8G)\n"
+               "     --ip ADDRESS        Address of a new VM in the VM subnet (default: the\n"
+               "                         lowest free one)\n"
                "     --key FILE          Send the public keys in FILE instead of\n"
                "                         ~/.ssh/*.pub; may be given more than once\n"
                "     --purge             Also remove the workspace directory on delete\n"
@@ -1593,6 +1610,7 @@ enum {
         ARG_NO_ASK_PASSWORD,
         ARG_JSON,
         ARG_VCPUS,
+        ARG_IP,
         ARG_MEMORY,
         ARG_KEY,
         ARG_PURGE,
@@ -1617,6 +1635,7 @@ static const struct option create_options[] = {
         GLOBAL_OPTIONS,
         { "vcpus",  required_argument, NULL, ARG_VCPUS  },
         { "memory", required_argument, NULL, ARG_MEMORY },
+        { "ip",     required_argument, NULL, ARG_IP     },
         { "key",    required_argument, NULL, ARG_KEY    },
         {}
 };
@@ -1752,6 +1771,13 @@ static int handle_option(int c, char **argv, Args *args) {
                 return parse_vcpus(optarg, args);
         case ARG_MEMORY:
                 return parse_memory(optarg, args);
+        case ARG_IP: {
+                uint32_t a;
+                if (mvm_ipv4_parse(optarg, &a) < 0)
+                        return fail(EXIT_USAGE, "--ip needs an IPv4 address like 192.168.83.7, not '%s'", optarg);
+                args->ip_address = optarg;
+                return -1;
+        }
         case ARG_KEY:
                 if (!optarg[0])
                         return usage_error("--key needs a file name");
