@@ -367,11 +367,11 @@ static int build_hypervisor_unit(sd_bus_message *msg, void *data) {
         g_autofree char *control = g_strdup_printf("%s/%s", d->runtime_dir, d->backend->control_socket);
         g_autofree char *env = g_strdup_printf(HYPERVISOR_ENV "%s", d->backend->name);
         g_autoptr(GPtrArray) deps = g_ptr_array_new_with_free_func(g_free);
-        /* Type=exec returns once the hypervisor runs; this returns once it listens. */
-        char *wait_argv[] = {
-                (char *) "/bin/sh", (char *) "-c",
-                (char *) "while [ ! -S \"$1\" ]; do sleep 0.1; done", (char *) "sh", control, NULL,
-        };
+        /* Type=exec returns once the hypervisor runs; this returns once it listens. The
+         * path is plain (VM names are [a-z0-9-]) and the script has no "$" or ";": PID 1
+         * writes it to the transient unit file and reads it back on reload. */
+        g_autofree char *wait_script = g_strdup_printf("while [ ! -S %s ]\ndo sleep 0.1\ndone", control);
+        char *wait_argv[] = { (char *) "/bin/sh", (char *) "-c", wait_script, NULL };
         char *envv[] = { env, NULL };
         char *rw[] = { (char *) d->runtime_dir, NULL };
         int r;
@@ -673,6 +673,18 @@ void vm_runtime_on_unit_changed(Manager *m, const char *unit, const UnitStatus *
 
         if (vm->state == VM_STATE_STOPPED || vm->state == VM_STATE_FAILED)
                 return;
+        if (changes->removed) {
+                UnitStatus st = {};
+                bool loaded;
+
+                /* PID 1 announces every unit as removed when it reloads, then loads it
+                 * again: only a unit that is really gone, or no longer running, counts. */
+                loaded = systemd_get_unit_status(m, unit, &st) >= 0 && g_strcmp0(st.active_state, "inactive") != 0 &&
+                         g_strcmp0(st.active_state, "failed") != 0;
+                unit_status_clear(&st);
+                if (loaded)
+                        return;
+        }
         if (g_strcmp0(changes->active_state, "active") == 0 && vm->state == VM_STATE_STARTING &&
             !vm->start_job_pending) {
                 /* Found starting at start-up, without our job to tell. */

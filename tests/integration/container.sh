@@ -10,6 +10,14 @@
 #     in_container CMD...               # run CMD inside as root
 #     as_user USER CMD...               # run CMD inside as USER (runuser)
 #
+# Before ct_start a script may set CT_EXTRA_ARGS (an array of more systemd-nspawn
+# arguments, e.g. --bind=...) and define ct_pre_boot_hook, called with the project
+# installed into $CT_ROOT but before the container boots (to add files to it, or to set
+# CT_EXTRA_ARGS using $CT_FS). HAZARD: never --bind a device node of the machine that
+# the container's systemd-tmpfiles sets a mode on (static-nodes-permissions.conf): the
+# container then changes the machine's node (binding /dev/null as /dev/kvm made the
+# machine's /dev/null 0660 root:kvm). Bind a node of your own, made on $CT_FS instead.
+#
 # Teardown (poweroff, unmount, remove) runs from an EXIT trap, also on failure and Ctrl-C;
 # it calls ct_cleanup_hook first when the script defines one.
 #
@@ -26,6 +34,10 @@ CT_PID=""               # PID 1 of the container, as seen from here
 CT_CONSOLE_LOG=""
 CT_BOOT_TIMEOUT=${CT_BOOT_TIMEOUT:-120}
 CT_STOP_TIMEOUT=${CT_STOP_TIMEOUT:-30}
+# More systemd-nspawn arguments; set them before ct_start.
+if ! declare -p CT_EXTRA_ARGS >/dev/null 2>&1; then
+        CT_EXTRA_ARGS=()
+fi
 
 CT_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 
@@ -102,6 +114,7 @@ ct_boot() {
         setsid systemd-nspawn -D "$CT_ROOT" --register=no --keep-unit -M "$CT_NAME" \
                 --private-network \
                 --bind=/dev/net/tun --property=DeviceAllow="/dev/net/tun rw" \
+                "${CT_EXTRA_ARGS[@]}" \
                 -b --console=pipe -- --unit=multi-user.target \
                 </dev/null >"$CT_CONSOLE_LOG" 2>&1 &
         CT_NSPAWN_PID=$!
@@ -158,6 +171,9 @@ ct_start() {
         trap 'exit 129' HUP
         ct_mount_overlay || return 1
         ct_install_project "$build_dir" || return 1
+        if declare -F ct_pre_boot_hook >/dev/null; then
+                ct_pre_boot_hook || { ct_log "ct_pre_boot_hook failed"; return 1; }
+        fi
         ct_boot
 }
 

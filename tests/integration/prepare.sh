@@ -6,13 +6,19 @@
 
 # Build: compiler, meson, the libraries, gettext/itstool for the translated polkit policy.
 # Container tests: systemd (booted in the container), systemd-nspawn, dbus-daemon,
-# polkitd, ssh-keygen, gdbus (prints D-Bus error names), python3 (JSON checks).
+# polkitd, ssh-keygen, gdbus (prints D-Bus error names), python3 (JSON checks and the
+# cloud-hypervisor stand-in), procps (ps).
+# VMs in the lifecycle tests: QEMU (runs under TCG without /dev/kvm; also brings the C
+# virtiofsd), and what tests/guest/build-test-guest builds the test guest from: Debian's
+# cloud kernel, busybox-static, cpio, gzip, kmod (modinfo).
 PREPARE_PACKAGES=(
         meson ninja-build gcc libc6-dev pkg-config
         libsystemd-dev libpolkit-gobject-1-dev libglib2.0-dev libglib2.0-bin
-        libjson-glib-dev libdbus-1-dev gettext itstool
+        libjson-glib-dev libdbus-1-dev libnl-3-dev libnl-route-3-dev libnftables-dev
+        gettext itstool
         systemd systemd-container dbus polkitd util-linux passwd
-        openssh-client python3 bash-completion iproute2
+        openssh-client python3 bash-completion iproute2 procps
+        qemu-system-x86 linux-image-cloud-amd64 busybox-static cpio gzip kmod
 )
 
 prepare_log() {

@@ -1,0 +1,129 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# shellcheck shell=bash
+#
+# Shared by the integration tests (test-*.sh): the check runner, assertions and D-Bus
+# helpers. Source container.sh first.
+#
+#     check NAME FUNCTION        # runs FUNCTION with errexit; prints PASS or FAIL
+#     fail MESSAGE               # fails the running check with MESSAGE
+#     expect_eq WHAT ACTUAL EXPECTED
+#     client USER ARGS...        # microvm-client --no-ask-password ARGS as USER
+#     gcall USER PATH IFACE.METHOD ARGS...   # gdbus call (prints D-Bus error names)
+#     vm_path NAME               # the VM's object path
+#     check_summary TEST_NAME    # prints the result; returns 1 when a check failed
+
+# The checks are called through check(), which shellcheck cannot see.
+# shellcheck disable=SC2317,SC2034
+
+BUS=org.microvm.Manager
+MPATH=/org/microvm/Manager
+MIFACE=org.microvm.Manager
+VMIFACE=org.microvm.Manager.VM
+STATE=/var/lib/microvm
+WS=$STATE/workspaces
+
+E_REFUSED="org.microvm.Error.NotAuthorized|org.freedesktop.DBus.Error.InteractiveAuthorizationRequired"
+
+# ---------------------------------------------------------------- check runner
+
+PASSED=()
+FAILED=()
+CHECK_LOG=$(mktemp /tmp/microvm-check.XXXXXXXX)
+
+# check NAME FUNCTION: runs FUNCTION in a subshell with errexit, so the first failing
+# command fails the check; prints PASS or FAIL with the reason.
+check() {
+        local name=$1 func=$2 rc start=$SECONDS
+        # Not "( ... ) || rc=$?": errexit is ignored in the left-hand side of ||.
+        (
+                set -eE
+                trap 'rc=$?; [[ $BASH_COMMAND == fail* || $BASH_COMMAND == expect_* ]] ||
+                        echo "  failed (exit $rc): $BASH_COMMAND"' ERR
+                "$func"
+        ) >"$CHECK_LOG" 2>&1
+        rc=$?
+        if ((rc == 0)); then
+                PASSED+=("$name")
+                echo "PASS: $name ($((SECONDS - start)) s)"
+                [[ ${TEST_VERBOSE:-0} == 1 ]] && sed 's/^/    /' "$CHECK_LOG"
+        else
+                FAILED+=("$name")
+                echo "FAIL: $name ($((SECONDS - start)) s)"
+                sed 's/^/    /' "$CHECK_LOG"
+        fi
+        return 0
+}
+
+fail() {
+        echo "  $*"
+        return 1
+}
+
+expect_eq() {
+        local what=$1 actual=$2 expected=$3
+        [[ $actual == "$expected" ]] || fail "$what: expected '$expected', got '$actual'"
+}
+
+# check_summary TEST_NAME: prints the counts and the failed checks; 1 when one failed.
+check_summary() {
+        echo
+        echo "===== $1: ${#PASSED[@]} passed, ${#FAILED[@]} failed ====="
+        if ((${#FAILED[@]})); then
+                printf 'FAILED: %s\n' "${FAILED[@]}"
+                echo
+                return 1
+        fi
+        return 0
+}
+
+# ---------------------------------------------------------------- helpers
+
+client() {
+        local user=$1
+        shift
+        as_user "$user" microvm-client --no-ask-password "$@"
+}
+
+# gcall USER OBJECT_PATH INTERFACE.METHOD ARGS...: gdbus prints the D-Bus error name,
+# busctl only the message. GCALL_TIMEOUT (seconds) for calls that wait for a guest.
+gcall() {
+        local user=$1 path=$2 method=$3
+        shift 3
+        as_user "$user" gdbus call --system --dest "$BUS" --object-path "$path" \
+                --timeout "${GCALL_TIMEOUT:-25}" --method "$method" "$@"
+}
+
+vm_path() {
+        # sd_bus_path_encode: every byte but [A-Za-z0-9] becomes _XX.
+        local name=$1 out="" i c
+        for ((i = 0; i < ${#name}; i++)); do
+                c=${name:i:1}
+                if [[ $c == [A-Za-z0-9] ]]; then
+                        out+=$c
+                else
+                        out+=$(printf '_%02x' "'$c")
+                fi
+        done
+        echo "$MPATH/vm/$out"
+}
+
+check_build_dir() {
+        if [[ ! -f $BUILD_DIR/meson-private/coredata.dat ]]; then
+                echo "$BUILD_DIR is not a configured meson build directory" >&2
+                return 1
+        fi
+        local prefix
+        prefix=$(meson introspect --buildoptions "$BUILD_DIR" |
+                python3 -c 'import json, sys; print({o["name"]: o["value"] for o in json.load(sys.stdin)}["prefix"])')
+        if [[ $prefix != /usr ]]; then
+                echo "$BUILD_DIR has prefix $prefix; configure it with" \
+                        "--prefix=/usr --sysconfdir=/etc --localstatedir=/var" >&2
+                return 1
+        fi
+}
+
+# Called by ct_teardown; a test that needs its own cleanup defines test_cleanup_hook.
+ct_cleanup_hook() {
+        declare -F test_cleanup_hook >/dev/null && test_cleanup_hook
+        rm -f "$CHECK_LOG"
+}

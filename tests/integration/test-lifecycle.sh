@@ -1,0 +1,738 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+#
+# Integration test of the VM lifecycle: microvmd installed into a disposable container
+# that boots a real systemd, VMs booting the real test guest (tests/guest: Debian's cloud
+# kernel and a busybox initramfs) for real. Users: alice and carol in the group microvm,
+# bob in neither.
+#
+# Usage: tests/integration/test-lifecycle.sh [--cloud-hypervisor] [BUILD_DIR]
+#
+#   (default)           QEMU under TCG (the container has no /dev/kvm).
+#   --cloud-hypervisor  the same lifecycle against the cloud-hypervisor STAND-IN
+#                       (tests/cloud-hypervisor-standin, copied into the container only,
+#                       never installed), with a null device node as the container's
+#                       /dev/kvm so microvmd's KVM check passes; the stand-in never opens
+#                       it and runs QEMU under TCG. test-lifecycle-ch.sh runs this.
+#
+# BUILD_DIR (default: build/) must be configured with
+#     --prefix=/usr --sysconfdir=/etc --localstatedir=/var
+# The test guest is built into BUILD_DIR/test-guest (nothing is rebuilt while it is
+# up to date) and copied into the container's /usr/local/lib/microvm-tests/guest, which
+# the container's microvmd.conf names ([Guest]; small VMs: 1 vCPU, 512 MiB). Exit status: 0 all checks passed, 1 a check failed, 77 a container
+# cannot run here. TEST_VERBOSE=1 prints the output of passing checks too.
+
+# The checks are called through check(), which shellcheck cannot see.
+# shellcheck disable=SC2317
+
+set -uo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+SRC_ROOT=$(cd "$HERE/../.." && pwd)
+
+TIER=qemu
+if [[ ${1:-} == --cloud-hypervisor ]]; then
+        TIER=cloud-hypervisor
+        shift
+fi
+BUILD_DIR=$(realpath -m "${1:-${BUILD_DIR:-$SRC_ROOT/build}}")
+GUEST_DIR=$BUILD_DIR/test-guest
+TEST_NAME=test-lifecycle
+[[ $TIER == qemu ]] || TEST_NAME=test-lifecycle-ch
+
+# shellcheck source-path=SCRIPTDIR source=container.sh
+source "$HERE/container.sh"
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$HERE/lib.sh"
+
+E_ALREADY_RUNNING=org.microvm.Error.AlreadyRunning
+E_NOT_RUNNING=org.microvm.Error.NotRunning
+E_KERNEL_NOT_FOUND=org.microvm.Error.KernelNotFound
+
+STANDIN_DIR=/usr/local/lib/microvm-tests
+# Not /var/lib/microvm/guest, where microvm-guest.service builds the real guest.
+GUEST_INSTALL_DIR=$STANDIN_DIR/guest
+STANDIN=$STANDIN_DIR/cloud-hypervisor-standin
+VMM_USER=microvm-vmm
+MEMORY_MIB=512
+# Under TCG the guest boots in seconds; these leave room for a slow CI machine.
+START_TIMEOUT=180
+STOP_TIMEOUT=150        # [Hypervisor] StopTimeoutSec=60, plus systemd's stop
+VERB_TIMEOUT=$((START_TIMEOUT + STOP_TIMEOUT))  # a hung client fails, never hangs the test
+BOOT_TIMEOUT=90         # start returned -> marker and file in the workspace
+
+MARK_BOOTED="microvm-test-guest: booted"
+MARK_POWER_BUTTON="microvm-test-guest: power button, shutting down"
+MARK_LISTENING="microvm-test-guest: waiting for the power button"
+
+# Things the checks could not test the intended way (e.g. a client command missing),
+# collected across the checks' subshells and printed at the end.
+NOTES_FILE=$(mktemp /tmp/microvm-notes.XXXXXXXX)
+
+note() {
+        echo "  NOTE: $*"
+        echo "$*" >>"$NOTES_FILE"
+}
+
+# ---------------------------------------------------------------- helpers
+
+# vm_prop NAME PROPERTY: the value alone (busctl prints 's "x"', 'u 1', 't 2').
+vm_prop() {
+        local out
+        out=$(as_user alice busctl get-property "$BUS" "$(vm_path "$1")" "$VMIFACE" "$2") || return 1
+        out=${out#* }
+        out=${out#\"}
+        echo "${out%\"}"
+}
+
+unit_of() {
+        echo "microvm-$1.service"
+}
+
+unit_prop() {
+        in_container systemctl show -p "$2" --value "$(unit_of "$1")"
+}
+
+# wait_until SECONDS CMD...: polls CMD every half second; 1 when it never succeeded.
+wait_until() {
+        local deadline=$((SECONDS + $1))
+        shift
+        until "$@" >/dev/null 2>&1; do
+                ((SECONDS >= deadline)) && return 1
+                sleep 0.5
+        done
+}
+
+state_is() {
+        [[ $(vm_prop "$1" State) == "$2" ]]
+}
+
+expect_state() {
+        local name=$1 expected=$2 timeout=${3:-0} actual
+        if ((timeout > 0)); then
+                wait_until "$timeout" state_is "$name" "$expected" || true
+        fi
+        actual=$(vm_prop "$name" State)
+        expect_eq "State of $name" "$actual" "$expected"
+}
+
+# The units of a VM that systemd still knows (hypervisor, virtiofsd sockets and services).
+vm_units() {
+        in_container systemctl list-units --all --plain --no-legend "microvm-$1.service" "microvm-$1-*"
+}
+
+no_vm_units() {
+        [[ -z $(vm_units "$1") ]]
+}
+
+expect_vm_gone() {
+        local name=$1
+        if ! wait_until 20 no_vm_units "$name"; then
+                vm_units "$name" | sed 's/^/    left: /'
+                fail "units of $name are left"
+        fi
+        in_container test ! -e "/run/microvm/$name" || fail "/run/microvm/$name is left"
+        expect_eq "MainPID of $name" "$(vm_prop "$name" MainPID)" 0
+}
+
+# Each run of a VM is one invocation of its hypervisor unit; its serial console lines
+# carry the invocation ID, so a run's log never mixes with an earlier run's.
+run_id() {
+        unit_prop "$1" InvocationID
+}
+
+run_log() {
+        [[ -n $1 ]] || return 1
+        in_container journalctl --no-pager -q -o cat "_SYSTEMD_INVOCATION_ID=$1"
+}
+
+run_has() {
+        run_log "$1" | grep -F -- "$2" >/dev/null
+}
+
+# expect_run_log RUN_ID WHAT TEXT [SECONDS]: TEXT appears in the run's log.
+expect_run_log() {
+        local id=$1 what=$2 text=$3 timeout=${4:-15}
+        if ! wait_until "$timeout" run_has "$id" "$text"; then
+                echo "  the last lines of $what (invocation $id):"
+                run_log "$id" | tail -n 25 | sed 's/^/    | /'
+                fail "'$text' did not appear in the log of $what within $timeout s"
+        fi
+}
+
+# A power button pressed while the guest still boots is lost (its init does not listen
+# yet), as on any machine: graceful stops wait until the guest says it listens.
+wait_guest_listens() {
+        local name=$1
+        expect_run_log "$(run_id "$name")" "the run of $name" "$MARK_LISTENING" "$BOOT_TIMEOUT"
+}
+
+client_has() {
+        as_user alice microvm-client --help 2>/dev/null | grep -E "^  $1( |\$)" >/dev/null
+}
+
+# vm_verb USER VERB NAME: microvm-client VERB NAME, or the D-Bus method when the client
+# has no such command yet (noted; the checks of the client commands themselves fail).
+vm_verb() {
+        local user=$1 verb=$2 name=$3 method
+        if client_has "$verb"; then
+                in_container timeout "$VERB_TIMEOUT" runuser -u "$user" -- \
+                        microvm-client --no-ask-password "$verb" "$name"
+                return
+        fi
+        case $verb in
+        start) method=StartVM ;;
+        stop) method=StopVM ;;
+        restart) method=RestartVM ;;
+        *) fail "no D-Bus method for '$verb'" ;;
+        esac
+        note "microvm-client has no '$verb' command; used $MIFACE.$method over D-Bus instead"
+        GCALL_TIMEOUT=$VERB_TIMEOUT gcall "$user" "$MPATH" "$MIFACE.$method" "'$name'" "{}" >/dev/null
+}
+
+# timed_verb SECONDS USER VERB NAME: vm_verb within SECONDS; says how long it took.
+timed_verb() {
+        local limit=$1 start=$SECONDS rc=0
+        shift
+        vm_verb "$@" || rc=$?
+        echo "  $1: $2 $3 -> exit $rc after $((SECONDS - start)) s"
+        ((rc == 0)) || fail "$1: $2 $3 failed (exit $rc)"
+        ((SECONDS - start <= limit)) || fail "$1: $2 $3 took longer than $limit s"
+}
+
+# expect_dbus_error 'ERROR1|ERROR2' USER PATH METHOD ARGS...
+expect_dbus_error() {
+        local expected=$1 user=$2 out rc=0
+        shift 2
+        out=$(GCALL_TIMEOUT=$STOP_TIMEOUT gcall "$user" "$@" 2>&1) || rc=$?
+        ((rc != 0)) || fail "$* as $user succeeded ($out), expected $expected"
+        local re="(${expected//./\\.})"
+        [[ $out =~ $re ]] || fail "$* as $user: expected $expected, got: $out"
+        echo "  $user: ${2##*.}(${*:3}) -> ${out#Error: }"
+}
+
+guest_file() {
+        echo "$WS/$1/guest-was-here"
+}
+
+guest_file_is_there() {
+        [[ $(in_container head -n 1 "$(guest_file "$1")" 2>/dev/null) == "$1" ]]
+}
+
+expect_guest_file() {
+        local name=$1 file content
+        file=$(guest_file "$name")
+        if ! wait_until "$BOOT_TIMEOUT" guest_file_is_there "$name"; then
+                in_container ls -la "$WS/$name" | sed 's/^/    /'
+                fail "$file did not appear with first line '$name' within $BOOT_TIMEOUT s"
+        fi
+        content=$(in_container cat "$file")
+        echo "  $file: $(tr '\n' ' ' <<<"$content")"
+        expect_eq "line 1 of $file" "$(head -n 1 <<<"$content")" "$name"
+}
+
+# The hypervisor runs, as microvm-vmm, and the VM says running with its PID.
+expect_running() {
+        local name=$1 pid unit_pid user
+        expect_state "$name" running
+        expect_eq "systemctl is-active $(unit_of "$name")" \
+                "$(in_container systemctl is-active "$(unit_of "$name")")" active
+        pid=$(vm_prop "$name" MainPID)
+        unit_pid=$(unit_prop "$name" MainPID)
+        [[ $pid =~ ^[1-9][0-9]*$ ]] || fail "MainPID of $name is '$pid'"
+        expect_eq "MainPID of $name (VM property vs. unit)" "$pid" "$unit_pid"
+        # (a plain "user=" column shows the uid when the name is wider than 8)
+        user=$(in_container ps -o user:32= -p "$pid") || fail "no process $pid"
+        user=${user%% *}
+        expect_eq "user of the hypervisor (PID $pid)" "$user" "$VMM_USER"
+}
+
+# ---------------------------------------------------------------- checks
+
+t_setup() {
+        local out u
+        in_container useradd -m -s /bin/bash -G microvm alice
+        in_container useradd -m -s /bin/bash -G microvm carol
+        in_container useradd -m -s /bin/bash bob
+        for u in alice carol; do
+                as_user "$u" mkdir -p -m 0700 "/home/$u/.ssh"
+                as_user "$u" ssh-keygen -q -t ed25519 -N '' -C "$u@test" -f "/home/$u/.ssh/id_ed25519"
+        done
+        for u in myvm second; do
+                out=$(client alice create "$u" 2>&1) || fail "alice: create $u failed: $out"
+                expect_state "$u" stopped
+        done
+        # The container's config file is in effect: small VMs.
+        expect_eq "VCPUs of myvm" "$(vm_prop myvm VCPUs)" 1
+        expect_eq "MemoryMiB of myvm" "$(vm_prop myvm MemoryMiB)" "$MEMORY_MIB"
+        in_container ls -l "$GUEST_INSTALL_DIR"
+}
+
+t_hypervisor_property() {
+        expect_eq "Hypervisor of myvm (stopped: the one a start would use)" \
+                "$(vm_prop myvm Hypervisor)" "$TIER"
+        expect_eq "Unit of myvm" "$(vm_prop myvm Unit)" "$(unit_of myvm)"
+        expect_eq "MainPID of myvm" "$(vm_prop myvm MainPID)" 0
+        expect_eq "FailureReason of myvm" "$(vm_prop myvm FailureReason)" ""
+}
+
+t_alice_starts() {
+        local out
+        client_has start || fail "microvm-client has no 'start' command"
+        timed_verb "$START_TIMEOUT" alice start myvm
+        expect_running myvm
+        expect_eq "Hypervisor of the running myvm" "$(vm_prop myvm Hypervisor)" "$TIER"
+        [[ $(vm_prop myvm StartedAt) =~ ^[1-9][0-9]+$ ]] || fail "StartedAt is $(vm_prop myvm StartedAt)"
+        out=$(in_container systemctl show -p ProtectSystem,NoNewPrivileges,User,Slice "$(unit_of myvm)")
+        sed 's/^/  /' <<<"$out"
+        grep -qx ProtectSystem=strict <<<"$out" || fail "ProtectSystem is not strict"
+        grep -qx NoNewPrivileges=yes <<<"$out" || fail "NoNewPrivileges is not yes"
+        grep -qx "User=$VMM_USER" <<<"$out" || fail "User is not $VMM_USER"
+        grep -qx Slice=microvm.slice <<<"$out" || fail "Slice is not microvm.slice"
+        out=$(in_container stat -c '%U %a' /run/microvm/myvm)
+        expect_eq "owner and mode of /run/microvm/myvm" "$out" "$VMM_USER 700"
+}
+
+t_standin_process() {
+        local pid out umask sock
+        pid=$(vm_prop myvm MainPID)
+        out=$(in_container cat "/proc/$pid/cmdline" | tr '\0' ' ')
+        echo "  PID $pid: $out"
+        [[ $out == *"$STANDIN "* ]] || fail "MainPID $pid is not the stand-in"
+        umask=$(in_container sed -n 's/^Umask:[[:space:]]*//p' "/proc/$pid/status")
+        expect_eq "umask of the stand-in" "$umask" 0077
+        sock=/run/microvm/myvm/api.sock
+        out=$(in_container stat -c '%F %U %A' "$sock") || fail "$sock does not exist"
+        echo "  $sock: $out"
+        [[ $out == "socket $VMM_USER s"???------ ]] || fail "$sock: expected a socket of $VMM_USER, owner-only; got $out"
+        out=$(unit_prop myvm ExecStart)
+        echo "  ExecStart: $out"
+        [[ $out == *"--api-socket path=$sock "* ]] || fail "ExecStart lacks '--api-socket path=$sock'"
+        [[ $out == *"--memory size=${MEMORY_MIB}M,shared=on "* ]] ||
+                fail "ExecStart lacks '--memory size=${MEMORY_MIB}M,shared=on'"
+        # cloud-hypervisor answers on its API socket; the stand-in as it does.
+        out=$(in_container runuser -u "$VMM_USER" -- python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.settimeout(2)
+s.connect(sys.argv[1])
+s.sendall(b"GET /api/v1/vm.info HTTP/1.1\r\nHost: localhost\r\nAccept: */*\r\n\r\n")
+data = b""
+try:
+    while b"Running" not in data:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+except socket.timeout:
+    pass
+print(data.decode(errors="replace"))' "$sock")
+        head -n 1 <<<"$out" | sed 's/^/  vm.info: /'
+        [[ $out == "HTTP/1.1 200"* ]] || fail "GET vm.info: $out"
+        [[ $out == *'"state":"Running"'* || $out == *'"state": "Running"'* ]] || fail "vm.info: not Running: $out"
+}
+
+t_logs_marker() {
+        local out
+        if client_has logs; then
+                alice_logs() {
+                        in_container timeout 20 runuser -u alice -- microvm-client --no-ask-password logs myvm
+                }
+                has_marker() {
+                        alice_logs 2>&1 | grep -F "$MARK_BOOTED myvm" >/dev/null
+                }
+                if ! wait_until "$BOOT_TIMEOUT" has_marker; then
+                        out=$(alice_logs 2>&1)
+                        tail -n 20 <<<"$out" | sed 's/^/    | /'
+                        fail "'$MARK_BOOTED myvm' did not appear in 'microvm-client logs myvm'"
+                fi
+                alice_logs | grep -F microvm-test-guest
+        else
+                note "microvm-client has no 'logs' command; looked in journalctl -u $(unit_of myvm) as root instead"
+                expect_run_log "$(run_id myvm)" "the run of myvm" "$MARK_BOOTED myvm" "$BOOT_TIMEOUT"
+                in_container journalctl -u "$(unit_of myvm)" -o cat --no-pager | grep -F microvm-test-guest
+                fail "microvm-client has no 'logs' command (the marker is in the unit's journal)"
+        fi
+}
+
+t_workspace_file() {
+        expect_guest_file myvm
+}
+
+t_already_running() {
+        local pid rc=0
+        pid=$(vm_prop myvm MainPID)
+        expect_dbus_error "$E_ALREADY_RUNNING" alice "$MPATH" "$MIFACE.StartVM" "'myvm'" "{}"
+        expect_dbus_error "$E_ALREADY_RUNNING" alice "$(vm_path myvm)" "$VMIFACE.Start" "{}"
+        if client_has start; then
+                client alice start myvm || rc=$?
+                ((rc != 0)) || fail "microvm-client start of the running myvm succeeded"
+                echo "  microvm-client start myvm (running) -> exit $rc"
+        fi
+        expect_running myvm
+        expect_eq "MainPID of myvm" "$(vm_prop myvm MainPID)" "$pid"
+}
+
+# client_refused USER VERB NAME: microvm-client says "not authorized" (exit status 4).
+client_refused() {
+        local user=$1 verb=$2 name=$3 rc=0 err
+        client_has "$verb" || return 0
+        err=$(client "$user" "$verb" "$name" 2>&1 >/dev/null) || rc=$?
+        echo "  $user: microvm-client $verb $name -> exit $rc: $err"
+        expect_eq "exit status of '$user: microvm-client $verb $name'" "$rc" 4
+}
+
+t_others_refused() {
+        local pid
+        pid=$(vm_prop myvm MainPID)
+        # bob, in no group, can neither stop the running myvm nor start the stopped second.
+        expect_dbus_error "$E_REFUSED" bob "$MPATH" "$MIFACE.StopVM" "'myvm'" "{}"
+        expect_dbus_error "$E_REFUSED" bob "$(vm_path myvm)" "$VMIFACE.Stop" "{'force': <true>}"
+        expect_dbus_error "$E_REFUSED" bob "$MPATH" "$MIFACE.RestartVM" "'myvm'" "{}"
+        expect_dbus_error "$E_REFUSED" bob "$MPATH" "$MIFACE.StartVM" "'second'" "{}"
+        expect_dbus_error "$E_REFUSED" bob "$(vm_path second)" "$VMIFACE.Start" "{}"
+        client_refused bob stop myvm
+        client_refused bob start second
+        # carol, in the group microvm, cannot act on alice's VMs either.
+        expect_dbus_error "$E_REFUSED" carol "$MPATH" "$MIFACE.StopVM" "'myvm'" "{}"
+        expect_dbus_error "$E_REFUSED" carol "$(vm_path myvm)" "$VMIFACE.Stop" "{'force': <true>}"
+        expect_dbus_error "$E_REFUSED" carol "$MPATH" "$MIFACE.RestartVM" "'myvm'" "{}"
+        expect_dbus_error "$E_REFUSED" carol "$MPATH" "$MIFACE.StartVM" "'second'" "{}"
+        client_refused carol stop myvm
+        client_refused carol start second
+        expect_running myvm
+        expect_eq "MainPID of myvm" "$(vm_prop myvm MainPID)" "$pid"
+        expect_state second stopped
+        no_vm_units second || fail "second has units: $(vm_units second)"
+}
+
+# stop_and_verify NAME: a graceful stop through the guest's power button.
+stop_and_verify() {
+        local name=$1 run
+        wait_guest_listens "$name"
+        run=$(run_id "$name")
+        ! run_has "$run" "$MARK_POWER_BUTTON" || fail "the guest saw a power button before the stop"
+        # Well within StopTimeoutSec=60: the guest powered off, microvmd did not stop the unit.
+        timed_verb 45 alice stop "$name"
+        expect_state "$name" stopped
+        expect_run_log "$run" "the run of $name" "$MARK_POWER_BUTTON"
+        expect_eq "FailureReason of $name" "$(vm_prop "$name" FailureReason)" ""
+        expect_vm_gone "$name"
+}
+
+t_stop_graceful() {
+        client_has stop || fail "microvm-client has no 'stop' command"
+        stop_and_verify myvm
+}
+
+t_not_running() {
+        local rc=0
+        expect_dbus_error "$E_NOT_RUNNING" alice "$MPATH" "$MIFACE.StopVM" "'myvm'" "{}"
+        expect_dbus_error "$E_NOT_RUNNING" alice "$(vm_path myvm)" "$VMIFACE.Stop" "{}"
+        if client_has stop; then
+                client alice stop myvm || rc=$?
+                ((rc != 0)) || fail "microvm-client stop of the stopped myvm succeeded"
+                echo "  microvm-client stop myvm (stopped) -> exit $rc"
+        fi
+        expect_state myvm stopped
+}
+
+t_kernel_missing() {
+        local kernel=$GUEST_INSTALL_DIR/vmlinuz out rc=0
+        # A VM whose own kernel does not exist ...
+        gcall alice "$MPATH" "$MIFACE.CreateWorkspace" "'nokernel'" \
+                "{'kernel': <'$GUEST_INSTALL_DIR/no-such-vmlinuz'>}" >/dev/null
+        expect_dbus_error "$E_KERNEL_NOT_FOUND" alice "$MPATH" "$MIFACE.StartVM" "'nokernel'" "{}"
+        expect_state nokernel stopped
+        expect_vm_gone nokernel
+        gcall alice "$MPATH" "$MIFACE.DeleteWorkspace" "'nokernel'" "{'remove-files': <true>}" >/dev/null
+        # ... and the configured kernel moved away (put back before anything can fail).
+        in_container mv "$kernel" "$kernel.away"
+        out=$(gcall alice "$MPATH" "$MIFACE.StartVM" "'second'" "{}" 2>&1) || rc=$?
+        in_container mv "$kernel.away" "$kernel"
+        echo "  alice: StartVM('second') without $kernel -> exit $rc: $out"
+        ((rc != 0)) || fail "StartVM second without a kernel succeeded"
+        [[ $out == *"$E_KERNEL_NOT_FOUND"* ]] || fail "expected $E_KERNEL_NOT_FOUND"
+        expect_state second stopped
+        expect_vm_gone second
+}
+
+t_properties_changed() {
+        local pid log rc=0
+        pid=$(in_container sh -c 'gdbus monitor --system --dest org.microvm.Manager \
+                >/run/microvm-monitor.log 2>&1 & echo $!')
+        sleep 1.5
+        vm_verb alice start myvm || rc=$?
+        sleep 1
+        in_container kill "$pid" || true
+        ((rc == 0)) || fail "start myvm failed (exit $rc)"
+        log=$(in_container grep -F "$(vm_path myvm)" /run/microvm-monitor.log | grep PropertiesChanged) || true
+        cut -c1-220 <<<"$log" | sed 's/^/  /'
+        grep -q "'State': <'starting'>" <<<"$log" || fail "no PropertiesChanged with State 'starting'"
+        grep -q "'State': <'running'>" <<<"$log" || fail "no PropertiesChanged with State 'running'"
+        # starting comes before running
+        [[ $(grep -n "'State': <'starting'>" <<<"$log" | head -n 1 | cut -d: -f1) -lt \
+           $(grep -n "'State': <'running'>" <<<"$log" | tail -n 1 | cut -d: -f1) ]] ||
+                fail "State 'running' was announced before 'starting'"
+        grep -q "'MainPID': <uint32 [1-9]" <<<"$log" || fail "no PropertiesChanged with a MainPID"
+        expect_running myvm
+}
+
+t_kill9() {
+        local pid reason new_pid run
+        in_container rm -f "$(guest_file myvm)"
+        state_is myvm running || vm_verb alice start myvm
+        expect_guest_file myvm
+        pid=$(vm_prop myvm MainPID)
+        run=$(run_id myvm)
+        echo "  kill -9 $pid"
+        in_container kill -9 "$pid"
+        expect_state myvm failed 30
+        reason=$(vm_prop myvm FailureReason)
+        echo "  FailureReason: $reason"
+        [[ $reason == *signal* && $reason == *KILL* ]] ||
+                fail "FailureReason does not name the signal KILL: '$reason'"
+        expect_vm_gone myvm
+        if run_log "$run" | grep -F "$MARK_POWER_BUTTON"; then
+                fail "the guest saw a power button: not a kill"
+        fi
+        # A failed VM starts again.
+        timed_verb "$START_TIMEOUT" alice start myvm
+        expect_running myvm
+        new_pid=$(vm_prop myvm MainPID)
+        [[ $new_pid != "$pid" ]] || fail "MainPID did not change ($pid)"
+        expect_eq "FailureReason after the new start" "$(vm_prop myvm FailureReason)" ""
+}
+
+t_daemon_restart() {
+        local pid daemon_pid
+        state_is myvm running || vm_verb alice start myvm
+        expect_running myvm
+        pid=$(vm_prop myvm MainPID)
+        daemon_pid=$(in_container systemctl show -p MainPID --value microvmd)
+        in_container systemctl restart microvmd
+        expect_eq "microvmd after restart" "$(in_container systemctl is-active microvmd)" active
+        [[ $(in_container systemctl show -p MainPID --value microvmd) != "$daemon_pid" ]] ||
+                fail "microvmd has the same PID after the restart"
+        in_container journalctl -u microvmd -o cat --no-pager | tail -n 5 | sed 's/^/  journal: /'
+        expect_running myvm
+        expect_eq "MainPID of myvm after restarting microvmd" "$(vm_prop myvm MainPID)" "$pid"
+        expect_eq "Hypervisor of myvm after restarting microvmd" "$(vm_prop myvm Hypervisor)" "$TIER"
+        # microvmd still knows how to press the power button.
+        stop_and_verify myvm
+}
+
+t_restart_verb() {
+        local pid new_pid run new_run uptime
+        state_is myvm running || vm_verb alice start myvm
+        expect_guest_file myvm
+        pid=$(vm_prop myvm MainPID)
+        wait_guest_listens myvm
+        in_container rm -f "$(guest_file myvm)"
+        run=$(run_id myvm)
+        client_has restart || note "microvm-client has no 'restart' command"
+        timed_verb $((START_TIMEOUT + STOP_TIMEOUT)) alice restart myvm
+        expect_running myvm
+        new_pid=$(vm_prop myvm MainPID)
+        [[ $new_pid != "$pid" ]] || fail "MainPID did not change ($pid): not a fresh guest"
+        new_run=$(run_id myvm)
+        [[ $new_run != "$run" ]] || fail "the same invocation of $(unit_of myvm): not restarted"
+        expect_run_log "$run" "the first run of myvm" "$MARK_POWER_BUTTON"
+        expect_run_log "$new_run" "the second run of myvm" "$MARK_BOOTED myvm" "$BOOT_TIMEOUT"
+        expect_guest_file myvm
+        uptime=$(in_container sed -n 2p "$(guest_file myvm)")
+        # A fresh guest: it wrote the file within its first minute.
+        if ! [[ $uptime =~ ^[0-9]+(\.[0-9]+)?$ ]] || ((${uptime%.*} >= 60)); then
+                fail "the guest's uptime in guest-was-here is '$uptime'"
+        fi
+        client_has restart || fail "microvm-client has no 'restart' command"
+}
+
+t_two_vms() {
+        local name pids=() rc p1 p2 failed=0
+        if state_is myvm running; then
+                stop_and_verify myvm
+        fi
+        in_container rm -f "$(guest_file myvm)" "$(guest_file second)"
+        # Both starts at once.
+        for name in myvm second; do
+                vm_verb alice start "$name" &
+                pids+=($!)
+        done
+        for p1 in "${pids[@]}"; do
+                rc=0
+                wait "$p1" || rc=$?
+                ((rc == 0)) || failed=1
+        done
+        ((failed == 0)) || fail "a start failed"
+        for name in myvm second; do
+                expect_running "$name"
+        done
+        p1=$(vm_prop myvm MainPID)
+        p2=$(vm_prop second MainPID)
+        [[ $p1 != "$p2" ]] || fail "both VMs have MainPID $p1"
+        expect_guest_file myvm
+        expect_guest_file second
+        { vm_units myvm; vm_units second; } | sed 's/^/  /'
+        # Both stops at once.
+        pids=()
+        for name in myvm second; do
+                (stop_and_verify "$name" >"/tmp/microvm-stop-$name.$$" 2>&1) &
+                pids+=($!)
+        done
+        for name in myvm second; do
+                rc=0
+                wait "${pids[0]}" || rc=$?
+                pids=("${pids[@]:1}")
+                cat "/tmp/microvm-stop-$name.$$"
+                rm -f "/tmp/microvm-stop-$name.$$"
+                ((rc == 0)) || failed=1
+        done
+        ((failed == 0)) || fail "a stop failed"
+        expect_eq "units left" "$(vm_units myvm; vm_units second)" ""
+        expect_eq "/run/microvm" "$(in_container ls -A /run/microvm)" ""
+}
+
+t_daemon_healthy() {
+        local journal n result
+        journal=$(in_container journalctl -u microvmd -o cat --no-pager)
+        if grep -Ei 'leak|assert|CRITICAL|segfault|core dump|double free|AddressSanitizer|runtime error' \
+                <<<"$journal"; then
+                fail "the journal of microvmd reports the lines above"
+        fi
+        n=$(in_container systemctl show -p NRestarts --value microvmd)
+        expect_eq NRestarts "$n" 0
+        result=$(in_container systemctl show -p Result --value microvmd)
+        expect_eq "Result of microvmd" "$result" success
+}
+
+t_host_dev_null() {
+        expect_eq "the machine's /dev/null" "$(stat -c '%F %t:%T %a %U:%G' /dev/null)" \
+                "character special file 1:3 666 root:root"
+}
+
+# ---------------------------------------------------------------- setup
+
+write_config() {
+        local conf=$CT_ROOT/etc/microvm/microvmd.conf
+        mkdir -p "${conf%/*}"
+        {
+                echo "# Written by $TEST_NAME: small VMs, the test guest."
+                echo "[Manager]"
+                echo "DefaultVCPUs=1"
+                echo "DefaultMemoryMiB=$MEMORY_MIB"
+                echo "[Guest]"
+                echo "Kernel=$GUEST_INSTALL_DIR/vmlinuz"
+                echo "Initramfs=$GUEST_INSTALL_DIR/initrd.img"
+                echo "[Hypervisor]"
+                echo "StopTimeoutSec=60"
+                if [[ $TIER == cloud-hypervisor ]]; then
+                        echo "Default=cloud-hypervisor"
+                        echo "CloudHypervisor=$STANDIN"
+                fi
+        } >"$conf"
+}
+
+# Called by ct_start with the project installed into $CT_ROOT, before the boot.
+ct_pre_boot_hook() {
+        install -d -m 0755 "$CT_ROOT$GUEST_INSTALL_DIR"
+        install -m 0644 "$GUEST_DIR/vmlinuz" "$GUEST_DIR/initrd.img" "$CT_ROOT$GUEST_INSTALL_DIR/"
+        if [[ $TIER == cloud-hypervisor ]]; then
+                # microvmd only checks that /dev/kvm exists; the stand-in never opens it.
+                # A node of our own (the null device's numbers) on our tmpfs: never bind the
+                # host's /dev/null, whose mode the container's systemd-tmpfiles would set to
+                # /dev/kvm's (static-nodes-permissions.conf: 0660 root:kvm).
+                mknod -m 0666 "$CT_FS/kvm-standin" c 1 3
+                # shellcheck disable=SC2034 # used by container.sh
+                CT_EXTRA_ARGS=(--bind="$CT_FS/kvm-standin:/dev/kvm" --property=DeviceAllow="/dev/kvm rw")
+                # Into the container only: the stand-in is never installed for real.
+                install -m 0755 "$SRC_ROOT/tests/cloud-hypervisor-standin/cloud-hypervisor-standin" \
+                        "$CT_ROOT$STANDIN_DIR/"
+                install -m 0644 "$SRC_ROOT/tests/cloud-hypervisor-standin/chstandin_cli.py" \
+                        "$CT_ROOT$STANDIN_DIR/"
+        fi
+        write_config
+}
+
+test_cleanup_hook() {
+        rm -f "$NOTES_FILE"
+}
+
+dump_diagnostics() {
+        echo "===== journalctl -u microvmd ====="
+        in_container journalctl -u microvmd -o short-monotonic --no-pager 2>&1 | tail -n 150
+        echo "===== systemd (PID 1) on the VMs' units ====="
+        in_container journalctl _PID=1 -o short-monotonic --no-pager 2>&1 | grep -F 'microvm-' | tail -n 80
+        echo "===== journalctl -u 'microvm-*' (tail) ====="
+        in_container journalctl -u 'microvm-*' -o short-monotonic --no-pager 2>&1 | tail -n 60
+        echo "===== systemctl list-units --all 'microvm*' ====="
+        in_container systemctl list-units --all --no-pager 'microvm*' 2>&1
+        ct_dump_console 30
+}
+
+build_guest() {
+        "$SRC_ROOT/tests/guest/build-test-guest" "$GUEST_DIR" >"$CT_DIR_LOG" 2>&1 || {
+                cat "$CT_DIR_LOG" >&2
+                echo "building the test guest failed" >&2
+                return 1
+        }
+}
+
+main() {
+        if ! ct_check_supported; then
+                echo "SKIP: cannot boot a container here" >&2
+                exit 77
+        fi
+        check_build_dir || exit 1
+        ninja -C "$BUILD_DIR" >/dev/null || { echo "build failed" >&2; exit 1; }
+        CT_DIR_LOG=$(mktemp /tmp/microvm-guest-build.XXXXXXXX)
+        build_guest || { rm -f "$CT_DIR_LOG"; exit 1; }
+        rm -f "$CT_DIR_LOG"
+
+        # shellcheck disable=SC2034 # used by container.sh
+        CT_NAME=microvm-lifecycle-$TIER-$$
+        ct_start "$BUILD_DIR" || { ct_dump_console 60; exit 1; }
+
+        echo "===== $TEST_NAME: the lifecycle with $TIER ====="
+        check "users alice, carol (microvm) and bob; alice creates myvm and second (1 vCPU, ${MEMORY_MIB} MiB)" t_setup
+        check "Hypervisor is $TIER, Unit, MainPID 0, no FailureReason" t_hypervisor_property
+        check "alice: microvm-client start myvm -> running, hypervisor runs as $VMM_USER, sandboxed" t_alice_starts
+        if [[ $TIER == cloud-hypervisor ]]; then
+                check "the stand-in: umask 077, API socket, command line, vm.info Running" t_standin_process
+        fi
+        check "the guest's boot marker is in microvm-client logs myvm" t_logs_marker
+        check "the guest wrote guest-was-here into the workspace" t_workspace_file
+        if [[ $TIER == qemu ]]; then
+                check "start of a running VM: AlreadyRunning, nothing changes" t_already_running
+                check "bob cannot start or stop alice's VMs; carol cannot stop them" t_others_refused
+        fi
+        check "alice: microvm-client stop myvm: power button, stopped, units and runtime dir gone" t_stop_graceful
+        if [[ $TIER == qemu ]]; then
+                check "stop of a stopped VM: NotRunning" t_not_running
+                check "start without a kernel: KernelNotFound, nothing left running" t_kernel_missing
+                check "PropertiesChanged announces State starting and running" t_properties_changed
+        fi
+        check "kill -9 of the hypervisor: State failed with the signal; a new start works" t_kill9
+        check "systemctl restart microvmd: the VM keeps running (same PID) and stops" t_daemon_restart
+        if [[ $TIER == qemu ]]; then
+                check "microvm-client restart myvm boots a fresh guest" t_restart_verb
+                check "two VMs run at once and stop" t_two_vms
+        fi
+        check "microvmd did not crash and logged no leak or assertion" t_daemon_healthy
+        if [[ $TIER == cloud-hypervisor ]]; then
+                check "the machine's /dev/null is untouched by the /dev/kvm stand-in" t_host_dev_null
+        fi
+
+        if [[ -s $NOTES_FILE ]]; then
+                echo
+                echo "Notes:"
+                sort -u "$NOTES_FILE" | sed 's/^/  /'
+        fi
+        if ! check_summary "$TEST_NAME ($TIER)"; then
+                dump_diagnostics
+                exit 1
+        fi
+        exit 0
+}
+
+main "$@"
