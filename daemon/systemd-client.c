@@ -291,6 +291,32 @@ int systemd_get_unit_status(Manager *m, const char *unit, UnitStatus *ret) {
         return 0;
 }
 
+int systemd_wait_unit_gone(Manager *m, const char *unit, uint64_t timeout_usec) {
+        uint64_t deadline = (uint64_t) g_get_monotonic_time() + timeout_usec;
+
+        for (;;) {
+                _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+                UnitStatus st = {};
+                bool down;
+                int r;
+
+                r = systemd_get_unit_status(m, unit, &st);
+                if (r == -ENOENT)
+                        return 0;
+                down = r >= 0 && (g_strcmp0(st.active_state, "inactive") == 0 ||
+                                  g_strcmp0(st.active_state, "failed") == 0);
+                unit_status_clear(&st);
+                if (r >= 0 && !down)
+                        return -EBUSY;
+                /* A failed unit is only collected once its failure is forgotten. */
+                (void) sd_bus_call_method(m->bus, SYSTEMD_SERVICE, SYSTEMD_PATH, SYSTEMD_MANAGER, "ResetFailedUnit",
+                                          &error, NULL, "s", unit);
+                if ((uint64_t) g_get_monotonic_time() >= deadline)
+                        return -ETIMEDOUT;
+                g_usleep(50 * 1000);
+        }
+}
+
 void systemd_forget_jobs(Manager *m, void *userdata) {
         GHashTableIter it;
         gpointer value;

@@ -55,6 +55,11 @@ int systemd_start_transient_unit_with_aux(Manager *m, const char *unit, UnitProp
 int systemd_stop_unit(Manager *m, const char *unit, sd_bus_error *error);
 int systemd_kill_unit(Manager *m, const char *unit, int signo, sd_bus_error *error);
 
+/* Waits (briefly, blocking) until a unit of that name is no longer loaded, so a new
+ * transient unit of the same name can be created: a stopped unit lingers until PID 1
+ * collects it. -EBUSY if it is still running, -ETIMEDOUT if it does not go. */
+int systemd_wait_unit_gone(Manager *m, const char *unit, uint64_t timeout_usec);
+
 /* Reads a loaded unit's status; -ENOENT when it is not loaded. */
 int systemd_get_unit_status(Manager *m, const char *unit, UnitStatus *ret);
 

@@ -264,6 +264,30 @@ static void stop_share_units(Manager *m, const char *name) {
                 }
 }
 
+/* The units of the VM's last run must be gone before new ones of the same names are
+ * created (a VM started right after it failed or stopped). */
+static int wait_units_gone(Vm *vm, sd_bus_error *error) {
+        g_autoptr(GPtrArray) units = g_ptr_array_new_with_free_func(g_free);
+        static const char *const suffixes[] = { "socket", "service" };
+
+        g_ptr_array_add(units, vm_unit_name(vm->def->name));
+        for (size_t i = 0; i < MVM_ELEMENTSOF(share_tags); i++)
+                for (size_t k = 0; k < MVM_ELEMENTSOF(suffixes); k++)
+                        g_ptr_array_add(units, vm_share_unit_name(vm->def->name, share_tags[i], suffixes[k]));
+        for (guint i = 0; i < units->len; i++) {
+                int r = systemd_wait_unit_gone(vm->manager, units->pdata[i], 3 * G_USEC_PER_SEC);
+                if (r == -EBUSY)
+                        return sd_bus_error_setf(error, MVM_ERROR_BUSY,
+                                                 "The unit %s of VM '%s' is still running; stop it first.",
+                                                 (char *) units->pdata[i], vm->def->name);
+                if (r < 0)
+                        return sd_bus_error_setf(error, MVM_ERROR_BUSY,
+                                                 "The unit %s of VM '%s' is still shutting down; try again.",
+                                                 (char *) units->pdata[i], vm->def->name);
+        }
+        return 0;
+}
+
 typedef struct ShareUnitData {
         Vm *vm;
         const VmShare *share;
@@ -501,6 +525,9 @@ int vm_start(Vm *vm, sd_bus_message *call, bool wait, sd_bus_error *error) {
                                          "The guest initramfs %s does not exist (set [Guest] Initramfs= in %s).",
                                          initramfs, MICROVM_CONFIG_FILE);
 
+        r = wait_units_gone(vm, error);
+        if (r < 0)
+                return r;
         r = runtime_dir_create(def->name, error);
         if (r < 0)
                 return r;
