@@ -36,12 +36,15 @@ GUEST_DIR=$BUILD_DIR/test-guest
 ct_start "$BUILD_DIR" || exit 1
 
 setup() {
-        in_container mkdir -p /etc/systemd/system/microvmd.service.d /etc/microvm /var/lib/microvm/guest
+        in_container mkdir -p /etc/systemd/system/microvmd.service.d /etc/microvm /var/lib/microvm/guest \
+                /usr/local/lib/microvm-tests
+        # The container's /tmp is its own: copy what it needs from the source tree.
+        install -m 0644 "$SRC_ROOT/tests/integration/valgrind.supp" "$CT_ROOT/usr/local/lib/microvm-tests/"
         # valgrind needs W+X memory and more system calls than the unit allows.
         cat >"$CT_ROOT/etc/systemd/system/microvmd.service.d/valgrind.conf" <<EOC
 [Service]
 ExecStart=
-ExecStart=/usr/bin/valgrind --leak-check=full --show-leak-kinds=definite --errors-for-leak-kinds=definite --error-exitcode=99 --suppressions=$SRC_ROOT/tests/integration/valgrind.supp --log-file=$VALGRIND_LOG /usr/libexec/microvmd
+ExecStart=/usr/bin/valgrind --leak-check=full --show-leak-kinds=definite --errors-for-leak-kinds=definite --error-exitcode=99 --suppressions=/usr/local/lib/microvm-tests/valgrind.supp --log-file=$VALGRIND_LOG /usr/libexec/microvmd
 MemoryDenyWriteExecute=no
 SystemCallFilter=
 ReadWritePaths=/var/log
