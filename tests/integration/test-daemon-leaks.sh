@@ -36,8 +36,8 @@ GUEST_DIR=$BUILD_DIR/test-guest
 ct_start "$BUILD_DIR" || exit 1
 
 setup() {
-        in_container mkdir -p /etc/systemd/system/microvmd.service.d /etc/microvm /var/lib/microvm/guest \
-                /usr/local/lib/microvm-tests
+        in_container mkdir -p /etc/systemd/system/microvmd.service.d /etc/microvm \
+                /usr/local/lib/microvm-tests/guest
         # The container's /tmp is its own: copy what it needs from the source tree.
         install -m 0644 "$SRC_ROOT/tests/integration/valgrind.supp" "$CT_ROOT/usr/local/lib/microvm-tests/"
         # valgrind needs W+X memory and more system calls than the unit allows.
@@ -51,9 +51,12 @@ ReadWritePaths=/var/log
 TimeoutStartSec=180
 Restart=no
 EOC
-        printf '[Manager]\nDefaultVCPUs=1\nDefaultMemoryMiB=512\n[Hypervisor]\nStopTimeoutSec=60\n' \
+        # The test guest, away from /var/lib/microvm/guest where microvm-guest.service
+        # builds the real one.
+        printf '[Manager]\nDefaultVCPUs=1\nDefaultMemoryMiB=512\n[Hypervisor]\nStopTimeoutSec=60\n[Guest]\nKernel=%s\nInitramfs=%s\n' \
+                /usr/local/lib/microvm-tests/guest/vmlinuz /usr/local/lib/microvm-tests/guest/initrd.img \
                 >"$CT_ROOT/etc/microvm/microvmd.conf"
-        install -m 0644 "$GUEST_DIR/vmlinuz" "$GUEST_DIR/initrd.img" "$CT_ROOT/var/lib/microvm/guest/"
+        install -m 0644 "$GUEST_DIR/vmlinuz" "$GUEST_DIR/initrd.img" "$CT_ROOT/usr/local/lib/microvm-tests/guest/"
         in_container systemctl daemon-reload
         in_container useradd -m -G microvm alice
         in_container useradd -m bob
