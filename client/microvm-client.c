@@ -740,6 +740,8 @@ static void print_vm_runtime_text(const VmInfo *info) {
                 g_autofree char *uptime = format_uptime(info->started_at);
                 print_field("Uptime:", uptime);
         }
+        if (info->has_ready && g_strcmp0(info->state, "running") == 0)
+                print_field("Ready:", info->ready ? "yes (its SSH server answers)" : "no (booting)");
         if (info->failure_reason && info->failure_reason[0])
                 print_field("Failure:", info->failure_reason);
         if (info->has_autostart)
