@@ -59,6 +59,10 @@ char *mvm_vmdef_to_json(const MvmVmDef *d) {
         add_optional_string(b, "kernel-cmdline", d->kernel_cmdline);
         add_optional_string(b, "ip-address", d->ip_address);
         add_optional_string(b, "mac-address", d->mac_address);
+        if (d->volume_gib > 0) {
+                json_builder_set_member_name(b, "volume-gib");
+                json_builder_add_int_value(b, (gint64) d->volume_gib);
+        }
         json_builder_end_object(b);
 
         root = json_builder_get_root(b);
@@ -226,6 +230,11 @@ MvmVmDef *mvm_vmdef_from_json(const char *data, gssize length, GError **error) {
         if (d->mac_address && !mvm_mac_is_valid(d->mac_address)) {
                 g_set_error(error, MVM_VMDEF_ERROR, 0, "\"mac-address\" is not a MAC address");
                 return NULL;
+        }
+        if (json_object_has_member(o, "volume-gib")) {
+                if (!get_int(o, "volume-gib", 1, G_MAXINT32, &v, error))
+                        return NULL;
+                d->volume_gib = (uint64_t) v;
         }
         if (d->hypervisor && !mvm_hypervisor_name_is_valid(d->hypervisor)) {
                 g_set_error(error, MVM_VMDEF_ERROR, 0, "\"hypervisor\" is not auto, cloud-hypervisor or qemu");

@@ -23,6 +23,7 @@ typedef struct MvmVmDef {
         char *kernel_cmdline;
         char *ip_address;        /* in the configured subnet, unique; NULL before networking */
         char *mac_address;       /* 02:..., unique */
+        uint64_t volume_gib;     /* persistent volume, 0: none */
 } MvmVmDef;
 
 #define MVM_VMDEF_FORMAT_VERSION 1

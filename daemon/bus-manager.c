@@ -9,6 +9,7 @@
 #include "mvm-macro.h"
 #include "mvm-name.h"
 #include "vm-store.h"
+#include "volume.h"
 #include "vm.h"
 #include "workspace.h"
 
@@ -59,6 +60,10 @@ static int check_name_free(Manager *m, const char *name, sd_bus_error *error) {
                 return sd_bus_error_setf(error, MVM_ERROR_FAILED,
                                          "Cannot open the workspace base directory %s: %s",
                                          m->config->workspace_base_dir, strerror(-base_fd));
+        if (volume_exists(name))
+                return sd_bus_error_setf(error, MVM_ERROR_ALREADY_EXISTS,
+                                         "The volume of an earlier VM named '%s' still exists (kept by a delete "
+                                         "without remove-files); remove it or choose another name.", name);
         if (workspace_exists(base_fd, name))
                 return sd_bus_error_setf(error, MVM_ERROR_ALREADY_EXISTS,
                                          "The workspace directory %s/%s already exists (kept by an "
@@ -152,6 +157,7 @@ static int create_workspace(Manager *m, CreateRequest *req, const char **ret_pat
         def->kernel = g_strdup(req->options.kernel);
         def->initramfs = g_strdup(req->options.initramfs);
         def->kernel_cmdline = g_strdup(req->options.kernel_cmdline);
+        def->volume_gib = req->options.volume_gib;
         r = pick_address(m, req->options.ip_address, &def->ip_address, &def->mac_address, error);
         if (r < 0) {
                 workspace_abort(base_fd, staging);

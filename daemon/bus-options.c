@@ -3,6 +3,7 @@
 #include "mvm-dbus.h"
 #include "mvm-keys.h"
 #include "mvm-net.h"
+#include "volume.h"
 
 #include <glib.h>
 #include <inttypes.h>
@@ -207,6 +208,20 @@ static int handle_create_option(sd_bus_message *m, const char *key, void *userda
                         return sd_bus_error_setf(error, MVM_ERROR_INVALID_ARGUMENT,
                                                  "Option 'kernel-cmdline' must be printable ASCII, at most 2048 "
                                                  "characters.");
+        } else if (strcmp(key, MVM_OPTION_VOLUME_GIB) == 0) {
+                uint64_t v;
+
+                r = enter_option(m, key, "t", "uint64", error);
+                if (r < 0)
+                        return r;
+                r = sd_bus_message_read_basic(m, SD_BUS_TYPE_UINT64, &v);
+                if (r < 0)
+                        return r;
+                if (v > VOLUME_MAX_GIB)
+                        return sd_bus_error_setf(error, MVM_ERROR_INVALID_ARGUMENT,
+                                                 "Option 'volume-gib' must be from 0 (none) to %u, not %" PRIu64 ".",
+                                                 VOLUME_MAX_GIB, v);
+                p->options->volume_gib = v;
         } else if (strcmp(key, MVM_OPTION_IP_ADDRESS) == 0) {
                 uint32_t a;
 
@@ -219,7 +234,8 @@ static int handle_create_option(sd_bus_message *m, const char *key, void *userda
         } else
                 return sd_bus_error_setf(error, MVM_ERROR_INVALID_ARGUMENT,
                                          "Unknown option '%s' (known: vcpus, memory-mib, authorized-keys, "
-                                         "hypervisor, kernel, initramfs, kernel-cmdline, ip-address).", key);
+                                         "hypervisor, kernel, initramfs, kernel-cmdline, ip-address, volume-gib).",
+                                         key);
         return 0;
 }
 

@@ -19,6 +19,7 @@ typedef struct CreateOptions {
         char *initramfs;
         char *kernel_cmdline;
         char *ip_address;       /* NULL: the lowest free one */
+        uint64_t volume_gib;    /* 0: no persistent volume */
 } CreateOptions;
 
 typedef struct DeleteOptions {

@@ -11,6 +11,7 @@
 #include "hypervisor.h"
 #include "vm-runtime.h"
 #include "vm-store.h"
+#include "volume.h"
 #include "vm.h"
 #include "workspace.h"
 
@@ -176,6 +177,11 @@ static int delete_vm(Manager *m, Vm *vm, const DeleteOptions *options, sd_bus_er
                                          name, strerror(-r));
         }
 
+        if (options->remove_files) {
+                r = volume_remove(name);
+                if (r < 0)
+                        log_warning("Could not remove the volume of %s: %s", name, strerror(-r));
+        }
         if (detached) {
                 r = workspace_remove_detached(base_fd, detached);
                 if (r < 0)
@@ -384,6 +390,8 @@ static int property_get(sd_bus *bus, const char *path, const char *interface, co
                 return sd_bus_message_append(reply, "s", vm->def->ip_address ?: "");
         if (strcmp(property, "MACAddress") == 0)
                 return sd_bus_message_append(reply, "s", vm->def->mac_address ?: "");
+        if (strcmp(property, "VolumeGiB") == 0)
+                return sd_bus_message_append(reply, "t", vm->def->volume_gib);
         if (strcmp(property, "Ready") == 0)
                 return sd_bus_message_append(reply, "b", (int) vm->ready);
         if (strcmp(property, "MainPID") == 0)
@@ -412,6 +420,7 @@ const sd_bus_vtable vm_vtable[] = {
         SD_BUS_PROPERTY("Hypervisor", "s", property_get, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("MainPID", "u", property_get, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("Ready", "b", property_get, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("VolumeGiB", "t", property_get, 0, SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("StartedAt", "t", property_get, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("Autostart", "b", property_get, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("FailureReason", "s", property_get, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),

@@ -32,6 +32,10 @@ static char **ch_build_argv(const VmLaunch *l) {
                 argv_add(b, "--fs");
                 argv_addf(b, "tag=%s,socket=%s", l->shares[i].tag, l->shares[i].socket);
         }
+        if (l->volume) {
+                argv_add(b, "--disk");
+                argv_addf(b, "path=%s", l->volume);
+        }
         if (l->tap) {
                 argv_add(b, "--net");
                 argv_addf(b, "tap=%s,mac=%s", l->tap, l->mac);

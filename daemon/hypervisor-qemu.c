@@ -48,6 +48,11 @@ static char **qemu_build_argv(const VmLaunch *l) {
                 argv_addf(b, "vhost-user-fs-pci,chardev=fs%zu,tag=%s", i, l->shares[i].tag);
         }
 
+        if (l->volume) {
+                argv_add(b, "-drive");
+                argv_addf(b, "file=%s,if=none,id=volume,format=raw", l->volume);
+                argv_add_many(b, "-device", "virtio-blk-pci,drive=volume", NULL);
+        }
         if (l->tap) {
                 /* vhost=off: /dev/vhost-net is not among the unit's devices. */
                 argv_add(b, "-netdev");

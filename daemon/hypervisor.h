@@ -30,6 +30,7 @@ typedef struct VmLaunch {
         bool kvm;                  /* /dev/kvm is there */
         const char *tap;           /* persistent tap owned by the hypervisor's user, or NULL */
         const char *mac;
+        const char *volume;        /* raw image of the persistent volume, or NULL */
 } VmLaunch;
 
 /* Called when an asynchronous power-off request failed (message says why); the VM is

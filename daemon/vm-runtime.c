@@ -13,6 +13,7 @@
 #include "vm-ready.h"
 #include "vm-runtime.h"
 #include "vm.h"
+#include "volume.h"
 #include "workspace.h"
 
 #include <fcntl.h>
@@ -382,6 +383,7 @@ typedef struct HypervisorUnitData {
         char **argv;
         const char *runtime_dir;
         const ShareSet *shares;
+        const char *volume;
 } HypervisorUnitData;
 
 static int build_hypervisor_unit(sd_bus_message *msg, void *data) {
@@ -397,7 +399,7 @@ static int build_hypervisor_unit(sd_bus_message *msg, void *data) {
         g_autofree char *wait_script = g_strdup_printf("while [ ! -S %s ]\ndo sleep 0.1\ndone", control);
         char *wait_argv[] = { (char *) "/bin/sh", (char *) "-c", wait_script, NULL };
         char *envv[] = { env, NULL };
-        char *rw[] = { (char *) d->runtime_dir, NULL };
+        char *rw[] = { (char *) d->runtime_dir, (char *) d->volume, NULL };
         int r;
 
         for (size_t i = 0; i < d->shares->n; i++)
@@ -488,7 +490,7 @@ int vm_start(Vm *vm, sd_bus_message *call, bool wait, sd_bus_error *error) {
         const MvmVmDef *def = vm->def;
         g_autofree char *runtime_dir = vm_runtime_dir(def->name);
         g_autofree char *unit = vm_unit_name(def->name);
-        g_autofree char *cmdline = NULL, *net_cmdline = NULL, *tap = NULL, *owner_param = NULL;
+        g_autofree char *cmdline = NULL, *net_cmdline = NULL, *tap = NULL, *owner_param = NULL, *volume = NULL;
         g_auto(GStrv) argv = NULL;
         _cleanup_(share_set_clear) ShareSet shares = {};
         const HypervisorBackend *backend;
@@ -532,15 +534,27 @@ int vm_start(Vm *vm, sd_bus_message *call, bool wait, sd_bus_error *error) {
         if (r < 0)
                 return r;
         build_shares(m, vm, runtime_dir, &shares);
+        if (def->volume_gib > 0) {
+                struct passwd *vmm = getpwnam(VMM_USER);
+
+                volume = volume_path(def->name);
+                r = vmm ? volume_ensure(def->name, def->volume_gib, vmm->pw_uid, vmm->pw_gid) : -ENOENT;
+                if (r < 0) {
+                        sd_bus_error_setf(error, MVM_ERROR_FAILED, "Cannot create the volume %s: %s", volume,
+                                          strerror(-r));
+                        goto fail;
+                }
+        }
         r = vm_network_up(vm, &tap, error);
         if (r < 0)
                 goto fail;
 
         net_cmdline = guest_network_cmdline(vm);
         owner_param = guest_owner_cmdline(vm);
-        cmdline = g_strdup_printf("%s microvm.name=%s microvm.workspace=%s microvm.software=%s%s%s %s",
+        cmdline = g_strdup_printf("%s microvm.name=%s microvm.workspace=%s microvm.software=%s%s%s %s%s",
                                   def->kernel_cmdline ?: c->kernel_cmdline, def->name, def->workspace,
-                                  share_source(&shares, "software"), owner_param ? " " : "", owner_param ?: "", net_cmdline);
+                                  share_source(&shares, "software"), owner_param ? " " : "", owner_param ?: "", net_cmdline,
+                                  volume ? " microvm.volume=" VOLUME_MOUNT_POINT : "");
         VmLaunch launch = {
                 .name = def->name,
                 .binary = backend_binary(m, backend),
@@ -555,6 +569,7 @@ int vm_start(Vm *vm, sd_bus_message *call, bool wait, sd_bus_error *error) {
                 .kvm = kvm_available(),
                 .tap = tap,
                 .mac = def->mac_address,
+                .volume = volume,
         };
         argv = backend->build_argv(&launch);
         if (!backend->needs_kvm && !launch.kvm)
@@ -569,7 +584,9 @@ int vm_start(Vm *vm, sd_bus_message *call, bool wait, sd_bus_error *error) {
                         goto fail;
         }
 
-        HypervisorUnitData hd = { .vm = vm, .backend = backend, .argv = argv, .runtime_dir = runtime_dir, .shares = &shares };
+        HypervisorUnitData hd = {
+                .vm = vm, .backend = backend, .argv = argv, .runtime_dir = runtime_dir, .shares = &shares, .volume = volume,
+        };
         r = systemd_start_transient_unit(m, unit, build_hypervisor_unit, &hd, on_start_job, vm, error);
         if (r < 0)
                 goto fail;

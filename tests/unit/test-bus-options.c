@@ -116,6 +116,19 @@ static void test_create_out_of_range(void) {
         assert_refused(d, "'memory-mib'");
 }
 
+static void test_create_volume(void) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *ok = new_call(), *big = new_call();
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        CreateOptions o = {};
+
+        g_assert_cmpint(sd_bus_message_append(ok, "a{sv}", 1, "volume-gib", "t", (uint64_t) 8), >=, 0);
+        g_assert_cmpint(parse_create(ok, &o, &error), >=, 0);
+        g_assert_cmpuint(o.volume_gib, ==, 8);
+        create_options_clear(&o);
+        g_assert_cmpint(sd_bus_message_append(big, "a{sv}", 1, "volume-gib", "t", (uint64_t) 1025), >=, 0);
+        assert_refused(big, "'volume-gib' must be from 0");
+}
+
 static void test_create_unknown_and_duplicate(void) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *a = new_call(), *b = new_call();
 
@@ -189,6 +202,7 @@ int main(int argc, char *argv[]) {
         g_test_add_func("/bus-options/create/out-of-range", test_create_out_of_range);
         g_test_add_func("/bus-options/create/unknown-and-duplicate", test_create_unknown_and_duplicate);
         g_test_add_func("/bus-options/create/bad-keys", test_create_bad_keys);
+        g_test_add_func("/bus-options/create/volume", test_create_volume);
         g_test_add_func("/bus-options/create/too-many-keys", test_create_too_many_keys);
         g_test_add_func("/bus-options/delete", test_delete_options);
         r = g_test_run();

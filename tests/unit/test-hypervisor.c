@@ -27,6 +27,7 @@ static VmLaunch launch(const char *binary, bool kvm) {
                 .kvm = kvm,
                 .tap = "mvt2",
                 .mac = "02:12:34:56:78:9a",
+                .volume = "/var/lib/microvm/volumes/myvm.img",
         };
 }
 
@@ -50,6 +51,7 @@ static void test_cloud_hypervisor(void) {
                 "--cmdline", "console=ttyS0 panic=-1 microvm.name=myvm microvm.workspace=/var/lib/microvm/workspaces/myvm",
                 "--fs", "tag=workspace,socket=/run/microvm/myvm/fs-workspace.sock",
                 "--fs", "tag=software,socket=/run/microvm/myvm/fs-software.sock",
+                "--disk", "path=/var/lib/microvm/volumes/myvm.img",
                 "--net", "tap=mvt2,mac=02:12:34:56:78:9a",
                 "--serial", "tty",
                 "--console", "socket=/run/microvm/myvm/console.sock",
@@ -83,6 +85,8 @@ static void test_qemu(gconstpointer data) {
                 "-device", "vhost-user-fs-pci,chardev=fs0,tag=workspace",
                 "-chardev", "socket,id=fs1,path=/run/microvm/myvm/fs-software.sock",
                 "-device", "vhost-user-fs-pci,chardev=fs1,tag=software",
+                "-drive", "file=/var/lib/microvm/volumes/myvm.img,if=none,id=volume,format=raw",
+                "-device", "virtio-blk-pci,drive=volume",
                 "-netdev", "tap,id=net0,ifname=mvt2,script=no,downscript=no,vhost=off",
                 "-device", "virtio-net-pci,netdev=net0,mac=02:12:34:56:78:9a",
                 "-serial", "stdio",
@@ -105,12 +109,17 @@ static void test_no_network(void) {
 
         l.tap = NULL;
         l.mac = NULL;
+        l.volume = NULL;
         q = hypervisor_qemu.build_argv(&l);
         c = hypervisor_cloud_hypervisor.build_argv(&l);
         for (char **a = q; *a; a++)
                 g_assert_false(g_str_has_prefix(*a, "tap,") || g_str_has_prefix(*a, "virtio-net"));
-        for (char **a = c; *a; a++)
+        for (char **a = c; *a; a++) {
                 g_assert_cmpstr(*a, !=, "--net");
+                g_assert_cmpstr(*a, !=, "--disk");
+        }
+        for (char **a = q; *a; a++)
+                g_assert_cmpstr(*a, !=, "-drive");
 }
 
 static void test_from_name(void) {

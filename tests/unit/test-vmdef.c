@@ -37,6 +37,7 @@ static void assert_same(const MvmVmDef *a, const MvmVmDef *b) {
         g_assert_cmpstr(a->kernel_cmdline, ==, b->kernel_cmdline);
         g_assert_cmpstr(a->ip_address, ==, b->ip_address);
         g_assert_cmpstr(a->mac_address, ==, b->mac_address);
+        g_assert_cmpuint(a->volume_gib, ==, b->volume_gib);
 }
 
 static void check_round_trip(const MvmVmDef *d) {
@@ -75,6 +76,8 @@ static void test_optional_members_refused(void) {
                 "\"kernel\": \"vmlinuz\"",
                 "\"ip-address\": \"192.168.83\"",
                 "\"mac-address\": \"02:00:00:00:00\"",
+                "\"volume-gib\": 0",
+                "\"volume-gib\": \"8\"",
         };
 
         for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
@@ -104,7 +107,7 @@ static void test_round_trip(void) {
                 /* The optional members. */
                 { "full", 1000, 2, 1024, "/var/lib/microvm/workspaces/full", 5, (char *) "qemu", true,
                   (char *) "/boot/k", (char *) "/boot/i", (char *) "console=ttyS0 quiet", (char *) "192.168.83.7",
-                  (char *) "02:00:de:ad:be:ef" },
+                  (char *) "02:00:de:ad:be:ef", 8 },
         };
 
         for (size_t i = 0; i < G_N_ELEMENTS(defs); i++)
