@@ -70,6 +70,7 @@ typedef struct Args {
         bool memory_set;
         uint64_t memory_mib;
         const char *ip_address; /* NULL: microvmd picks the lowest free one */
+        uint64_t volume_gib;    /* 0: no persistent volume */
         GPtrArray *key_files; /* NULL-terminated once parsed */
 
         /* delete */
@@ -319,6 +320,8 @@ static int build_create_call(sd_bus *bus, const Args *args, GPtrArray *keys, sd_
                 r = sd_bus_message_append(m, "{sv}", MVM_OPTION_VCPUS, "u", args->vcpus);
         if (r >= 0 && args->memory_set)
                 r = sd_bus_message_append(m, "{sv}", MVM_OPTION_MEMORY_MIB, "t", args->memory_mib);
+        if (r >= 0 && args->volume_gib > 0)
+                r = sd_bus_message_append(m, "{sv}", MVM_OPTION_VOLUME_GIB, "t", args->volume_gib);
         if (r >= 0 && args->ip_address)
                 r = sd_bus_message_append(m, "{sv}", MVM_OPTION_IP_ADDRESS, "s", args->ip_address);
         if (r >= 0)
@@ -557,6 +560,8 @@ static int get_vm_path(sd_bus *bus, const Args *args, sd_bus_message **ret_reply
 
 typedef struct VmInfo {
         const char *name, *state, *workspace, *hypervisor, *unit, *failure_reason, *ip_address, *mac_address;
+        uint64_t volume_gib;
+        bool has_volume_gib;
         uint32_t owner, vcpus, main_pid;
         uint64_t memory_mib, created_at, started_at;
         int autostart, ready;
@@ -616,6 +621,7 @@ static int read_vm_properties(sd_bus_message *reply, VmInfo *info) {
                 { "FailureReason", "s", &info->failure_reason, NULL },
                 { "IPAddress",     "s", &info->ip_address,     NULL },
                 { "MACAddress",    "s", &info->mac_address,    NULL },
+                { "VolumeGiB",     "t", &info->volume_gib,     &info->has_volume_gib },
                 { "Ready",         "b", &info->ready,          &info->has_ready },
         };
         int r;
@@ -691,6 +697,7 @@ static void print_vm_info_json(const VmInfo *info) {
         }
         json_add_string(b, "failure-reason", info->failure_reason);
         json_add_string(b, "ip-address", info->ip_address);
+        json_add_uint(b, "volume-gib", info->volume_gib, info->has_volume_gib);
         json_add_string(b, "mac-address", info->mac_address);
         if (info->has_ready) {
                 json_builder_set_member_name(b, "ready");
@@ -777,6 +784,10 @@ static void print_vm_info_text(const VmInfo *info) {
         if (info->has_memory_mib) {
                 g_autofree char *memory = g_strdup_printf("%" PRIu64 " MiB", info->memory_mib);
                 print_field("Memory:", memory);
+        }
+        if (info->has_volume_gib && info->volume_gib > 0) {
+                g_autofree char *volume = g_strdup_printf("%" PRIu64 " GiB on /var", info->volume_gib);
+                print_field("Volume:", volume);
         }
         if (info->has_created_at) {
                 g_autofree char *created = format_timestamp(info->created_at);
@@ -1561,7 +1572,8 @@ static void print_help(void) {
                "Create and manage microVM workspaces through microvmd.\n"
                "\n"
                "Commands:\n"
-               "  create NAME [--vcpus N] [--memory SIZE] [--ip ADDRESS] [--key FILE]...\n"
+               "  create NAME [--vcpus N] [--memory SIZE] [--ip ADDRESS] [--volume SIZE]\n"
+               "              [--key FILE]...\n"
                "                         Create a VM and its workspace; the keys in\n"
                "                         ~/.ssh/*.pub (or the --key files) may log in\n"
                "  delete NAME [--purge]  Delete a VM (--purge also removes its workspace)\n"
@@ -1589,6 +1601,8 @@ static void print_help(void) {
                "                         (binary units, e.g. 8G)\n"
                "     --ip ADDRESS        Address of a new VM in the VM subnet (default: the\n"
                "                         lowest free one)\n"
+               "     --volume SIZE       A persistent volume of SIZE (whole GiB, e.g. 8G) for a\n"
+               "                         new VM, mounted on /var in the guest\n"
                "     --key FILE          Send the public keys in FILE instead of\n"
                "                         ~/.ssh/*.pub; may be given more than once\n"
                "     --purge             Also remove the workspace directory on delete\n"
@@ -1613,6 +1627,7 @@ enum {
         ARG_JSON,
         ARG_VCPUS,
         ARG_IP,
+        ARG_VOLUME,
         ARG_MEMORY,
         ARG_KEY,
         ARG_PURGE,
@@ -1638,6 +1653,7 @@ static const struct option create_options[] = {
         { "vcpus",  required_argument, NULL, ARG_VCPUS  },
         { "memory", required_argument, NULL, ARG_MEMORY },
         { "ip",     required_argument, NULL, ARG_IP     },
+        { "volume", required_argument, NULL, ARG_VOLUME },
         { "key",    required_argument, NULL, ARG_KEY    },
         {}
 };
@@ -1773,6 +1789,13 @@ static int handle_option(int c, char **argv, Args *args) {
                 return parse_vcpus(optarg, args);
         case ARG_MEMORY:
                 return parse_memory(optarg, args);
+        case ARG_VOLUME: {
+                uint64_t mib;
+                if (mvm_parse_size_mib(optarg, &mib) < 0 || mib == 0 || mib % 1024 != 0)
+                        return fail(EXIT_USAGE, "--volume needs a size in whole GiB, like 8G, not '%s'", optarg);
+                args->volume_gib = mib / 1024;
+                return -1;
+        }
         case ARG_IP: {
                 uint32_t a;
                 if (mvm_ipv4_parse(optarg, &a) < 0)
