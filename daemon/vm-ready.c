@@ -14,6 +14,8 @@
 #include <sys/socket.h>
 
 #define PROBE_INTERVAL_USEC (1 * G_USEC_PER_SEC)
+/* How long one knock may wait for the banner: sshd under software emulation is slow. */
+#define PROBE_PATIENCE_USEC (15 * G_USEC_PER_SEC)
 #define SSH_PORT 22
 
 static void probe_close(Vm *vm) {
@@ -55,12 +57,16 @@ static int on_probe_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         uint32_t a;
         int r;
 
-        probe_close(vm); /* the previous knock went unanswered */
         r = sd_event_source_set_time_relative(s, PROBE_INTERVAL_USEC);
         if (r >= 0)
                 r = sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
         if (r < 0 || !vm->def->ip_address || mvm_ipv4_parse(vm->def->ip_address, &a) < 0)
                 return 0;
+        /* A knock still waiting for its answer: let it, up to its patience. */
+        if (vm->ready_fd >= 0 && usec < vm->ready_probe_started + PROBE_PATIENCE_USEC)
+                return 0;
+        probe_close(vm);
+        vm->ready_probe_started = usec;
         sa.sin_addr.s_addr = htonl(a);
 
         vm->ready_fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);

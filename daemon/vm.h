@@ -45,6 +45,7 @@ typedef struct Vm {
         sd_event_source *ready_timer;      /* knocking on VM:22 */
         sd_event_source *ready_io;
         int ready_fd;
+        uint64_t ready_probe_started;      /* CLOCK_MONOTONIC */
 } Vm;
 
 Vm *vm_new(Manager *m, MvmVmDef *def);

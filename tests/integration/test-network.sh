@@ -41,7 +41,8 @@ source "$HERE/lib.sh"
 E_ADDRESS_IN_USE=org.microvm.Error.AddressInUse
 E_INVALID_ARGUMENT=org.microvm.Error.InvalidArgument
 
-GUEST_INSTALL_DIR=$STATE/guest
+# Not /var/lib/microvm/guest, where microvm-guest.service builds the real guest.
+GUEST_INSTALL_DIR=/usr/local/lib/microvm-tests/network-guest
 CONF=/etc/microvm/microvmd.conf
 VMM_USER=microvm-vmm
 MEMORY_MIB=512
