@@ -308,9 +308,13 @@ int systemd_wait_unit_gone(Manager *m, const char *unit, uint64_t timeout_usec) 
                 unit_status_clear(&st);
                 if (r >= 0 && !down)
                         return -EBUSY;
-                /* A failed unit is only collected once its failure is forgotten. */
+                /* A failed unit is only collected once its failure is forgotten, and an
+                 * inactive one only once something (here: a no-op stop job) puts it on
+                 * PID 1's collection queue, which a reload does not. */
                 (void) sd_bus_call_method(m->bus, SYSTEMD_SERVICE, SYSTEMD_PATH, SYSTEMD_MANAGER, "ResetFailedUnit",
                                           &error, NULL, "s", unit);
+                sd_bus_error_free(&error);
+                (void) systemd_stop_unit(m, unit, &error);
                 if ((uint64_t) g_get_monotonic_time() >= deadline)
                         return -ETIMEDOUT;
                 g_usleep(50 * 1000);
