@@ -24,6 +24,7 @@ void guest_config_done(GuestConfig *c) {
         free(c->name);
         free(c->workspace);
         free(c->software);
+        free(c->volume);
         free(c->user_name);
         free(c->mac);
         for (size_t i = 0; i < c->n_dns; i++)
@@ -167,6 +168,28 @@ const char *guest_workspace_invalid_reason(const char *path, const char *softwar
                 return "the workspace cannot be mounted in the read-only software share";
         if (software && guest_path_is_below(software, path))
                 return "the workspace cannot be mounted above the software share";
+        return NULL;
+}
+
+const char *guest_volume_invalid_reason(const char *path, const char *workspace, const char *software) {
+        const char *reason = guest_path_invalid_reason(path);
+
+        if (reason)
+                return reason;
+        if (strcmp(path, "/") == 0)
+                return "the volume cannot be mounted over /";
+        for (size_t i = 0; i < sizeof(system_dirs_below) / sizeof(system_dirs_below[0]); i++)
+                if (guest_path_is_below(path, system_dirs_below[i]))
+                        return "the volume cannot be mounted on or below a system directory";
+        if (guest_path_is_below(path, "/usr") || guest_path_is_below(path, "/etc") ||
+            guest_path_is_below(path, "/init"))
+                return "the volume cannot be mounted on or below a system directory";
+        if (software && guest_path_is_below(path, software))
+                return "the volume cannot be mounted in the read-only software share";
+        if (software && guest_path_is_below(software, path))
+                return "the volume cannot be mounted above the software share";
+        if (workspace && guest_path_is_below(path, workspace))
+                return "the volume cannot be mounted in the workspace";
         return NULL;
 }
 
@@ -437,6 +460,10 @@ static bool set_software(GuestConfig *c, const char *value) {
         return set_path(&c->software, "microvm.software", value);
 }
 
+static bool set_volume(GuestConfig *c, const char *value) {
+        return set_path(&c->volume, "microvm.volume", value);
+}
+
 static const Parameter parameters[] = {
         { "microvm.name", set_name },
         { "microvm.workspace", set_workspace },
@@ -446,6 +473,7 @@ static const Parameter parameters[] = {
         { "microvm.gateway", set_gateway },
         { "microvm.mac", set_mac },
         { "microvm.dns", set_dns },
+        { "microvm.volume", set_volume },
 };
 
 static unsigned parse_word(GuestConfig *c, const char *word) {
@@ -494,6 +522,14 @@ static unsigned finish(GuestConfig *c) {
                 guest_log_error("ignoring microvm.workspace=%s: %s", c->workspace, reason);
                 free(c->workspace);
                 c->workspace = NULL;
+                problems++;
+        }
+
+        /* After the workspace: a refused workspace is not mounted and cannot conflict. */
+        if (c->volume && (reason = guest_volume_invalid_reason(c->volume, c->workspace, c->software))) {
+                guest_log_error("ignoring microvm.volume=%s: %s", c->volume, reason);
+                free(c->volume);
+                c->volume = NULL;
                 problems++;
         }
 

@@ -11,6 +11,7 @@
  *   microvm.gateway=ADDRESS           the default route
  *   microvm.mac=MAC                   the interface to configure
  *   microvm.dns=ADDRESS[,ADDRESS...]  the DNS servers (IPv4 or IPv6), at most 3 used
+ *   microvm.volume=PATH               where the persistent volume (/dev/vda) goes
  *
  * A malformed value is reported and left out, never fatal; the last occurrence of a
  * parameter wins, as for the kernel's own. */
@@ -29,6 +30,7 @@ typedef struct GuestConfig {
         char *name;             /* never NULL after parsing: GUEST_DEFAULT_NAME when absent */
         char *workspace;        /* NULL when absent or refused */
         char *software;         /* never NULL after parsing */
+        char *volume;           /* the persistent volume's mount point; NULL when absent or refused */
 
         bool has_user;
         char *user_name;
@@ -64,6 +66,10 @@ void guest_strv_free(char **v);
 const char *guest_path_invalid_reason(const char *path);
 const char *guest_workspace_invalid_reason(const char *path, const char *software);
 const char *guest_user_name_invalid_reason(const char *name);
+/* The volume may go anywhere but over / and the guest's own or shared directories; it may
+ * lie above the workspace (which is then mounted on it), not above the software share
+ * (mounted before it: mkfs.ext4 comes from there). workspace may be NULL. */
+const char *guest_volume_invalid_reason(const char *path, const char *workspace, const char *software);
 
 /* Parsers of single values: 0 or -EINVAL. */
 int guest_parse_user(const char *value, char **ret_name, uid_t *ret_uid, gid_t *ret_gid);

@@ -4,7 +4,8 @@
  * It runs from the initramfs, whose root stays the guest's root file system: a tmpfs-like
  * rootfs, the ephemeral writable layer that is gone when the VM stops. It mounts the
  * kernel's file systems, loads the modules the initramfs carries, mounts the read-only
- * software share (the host's /usr, or /nix/store) and the workspace, writes /etc from
+ * software share (the host's /usr, or /nix/store), the persistent volume if the VM has
+ * one (formatting it at the first start) and the workspace, writes /etc from
  * the kernel command line, configures the network, runs sshd (and a root shell on the
  * virtio console) and restarts them when they die, reaps every orphan, and powers off
  * on the ACPI power button, SIGTERM, SIGINT (ctrl-alt-del) or SIGPWR.
@@ -40,12 +41,17 @@
 #include "mvm-macro.h"
 #include "network.h"
 #include "power.h"
+#include "volume.h"
 
 #define SSHD_PATH "/usr/sbin/sshd"
 #define CONSOLE_TTY "/dev/hvc0"
+#define MKFS_EXT4_PATH "/usr/sbin/mkfs.ext4"
 #define GUEST_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 #define SHARE_MOUNT_WAIT_MS 5000
+#define VOLUME_DEVICE_WAIT_MS 5000
+/* Formatting writes the journal (up to 1 GiB on big volumes), slow under emulation. */
+#define MKFS_TIMEOUT_MS 300000
 #define STOP_TIMEOUT_MS 10000
 #define KILL_TIMEOUT_MS 3000
 #define UNMOUNT_TIMEOUT_MS 10000
@@ -292,6 +298,7 @@ typedef struct Init {
         msec_t booted_at;
         bool workspace_mounted;
         bool software_mounted;
+        bool volume_mounted;
         char *shell;
         char *shell_login_name; /* "-bash": a login shell */
         Service services[2];
@@ -347,6 +354,16 @@ static void unmount_share(const char *path) {
         guest_log_error("cannot unmount %s: %s", path, strerror(errno));
 }
 
+static void unmount_volume(const char *path) {
+        if (umount2(path, 0) == 0)
+                return;
+        /* Read-only first, so that the file system is clean on the disk even though a
+         * detached mount lingers until power-off. */
+        if (errno == EBUSY && mount(NULL, path, NULL, MS_REMOUNT | MS_RDONLY, NULL) < 0)
+                guest_log_error("cannot remount %s read-only: %s", path, strerror(errno));
+        unmount_share(path);
+}
+
 /* Sync and unmount in a child: a share whose virtiofsd is gone could block them for ever,
  * and the power-off must come whatever happens. */
 static void sync_and_unmount(Init *init) {
@@ -355,15 +372,18 @@ static void sync_and_unmount(Init *init) {
         if (pid == 0) {
                 reset_signals_in_child();
                 sync();
+                /* The workspace may lie on the volume, which lies beside the software share. */
                 if (init->workspace_mounted)
                         unmount_share(init->config.workspace);
+                if (init->volume_mounted)
+                        unmount_volume(init->config.volume);
                 if (init->software_mounted)
                         unmount_share(init->config.software);
                 sync();
                 _exit(0);
         }
         if (pid < 0) {
-                guest_log_error("cannot fork to unmount the shares: %s", strerror(errno));
+                guest_log_error("cannot fork to unmount the shares and the volume: %s", strerror(errno));
                 sync();
                 return;
         }
@@ -401,6 +421,116 @@ static _Noreturn void shut_down(Init *init, const char *why) {
                 pause();
 }
 
+/* ---- the persistent volume ---- */
+
+/* Runs argv (argv[0] a path) to its end, or kills it after timeout_ms: 0 and its wait
+ * status, or -errno (-ETIMEDOUT). Its output goes to the console. */
+static int run_and_wait(char *const argv[], unsigned timeout_ms, int *ret_status) {
+        msec_t deadline = now_ms() + timeout_ms;
+        pid_t pid = fork();
+
+        if (pid < 0)
+                return -errno;
+        if (pid == 0) {
+                reset_signals_in_child();
+                int fd = open("/dev/null", O_RDONLY);
+                if (fd > 0) {
+                        dup2(fd, 0);
+                        close(fd);
+                }
+                execve(argv[0], argv, child_environment());
+                guest_log_error("cannot run %s: %s", argv[0], strerror(errno));
+                _exit(127);
+        }
+        for (;;) {
+                pid_t r = waitpid(pid, ret_status, WNOHANG);
+                if (r == pid)
+                        return 0;
+                if (r < 0 && errno != EINTR)
+                        return -errno;
+                if (now_ms() >= deadline) {
+                        kill(pid, SIGKILL);
+                        (void) waitpid(pid, ret_status, 0);
+                        return -ETIMEDOUT;
+                }
+                sleep_ms(50);
+        }
+}
+
+/* virtio_blk has just been loaded: the disk may still be probing. */
+static int wait_for_block_device(const char *path, unsigned ms) {
+        msec_t deadline = now_ms() + ms;
+        struct stat st;
+
+        while (stat(path, &st) < 0 || !S_ISBLK(st.st_mode)) {
+                if (now_ms() >= deadline)
+                        return -ENODEV;
+                sleep_ms(100);
+        }
+        return 0;
+}
+
+static int format_volume(void) {
+        static char *const argv[] = { (char *) MKFS_EXT4_PATH, (char *) "-q", (char *) "-F", (char *) "-L",
+                                      (char *) GUEST_VOLUME_LABEL, (char *) GUEST_VOLUME_DEVICE, NULL };
+        char how[64];
+        int r, status;
+
+        if (access(MKFS_EXT4_PATH, X_OK) < 0) {
+                guest_log_error("cannot format the volume %s: no %s in the software share (install "
+                                "e2fsprogs on the host)", GUEST_VOLUME_DEVICE, MKFS_EXT4_PATH);
+                return -ENOENT;
+        }
+        r = run_and_wait(argv, MKFS_TIMEOUT_MS, &status);
+        if (r < 0) {
+                guest_log_error("cannot format the volume %s: %s", GUEST_VOLUME_DEVICE,
+                                r == -ETIMEDOUT ? "mkfs.ext4 did not finish in time" : strerror(-r));
+                return r;
+        }
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+                describe_status(status, how, sizeof(how));
+                guest_log_error("cannot format the volume %s: mkfs.ext4 %s", GUEST_VOLUME_DEVICE, how);
+                return -EIO;
+        }
+        return 0;
+}
+
+/* Formats the disk when it has no file system yet (the first start: microvmd creates it
+ * all zeros) and mounts it. Any failure leaves the mount point on the ephemeral root. */
+static void mount_volume(Init *init) {
+        const char *path = init->config.volume;
+        int r;
+
+        if (!path)
+                return;
+        if (wait_for_block_device(GUEST_VOLUME_DEVICE, VOLUME_DEVICE_WAIT_MS) < 0) {
+                guest_log_error("no volume: %s did not appear in %d s (microvm.volume=%s)", GUEST_VOLUME_DEVICE,
+                                VOLUME_DEVICE_WAIT_MS / 1000, path);
+                return;
+        }
+        r = guest_has_ext4(GUEST_VOLUME_DEVICE);
+        if (r < 0) {
+                guest_log_error("cannot read the volume %s: %s", GUEST_VOLUME_DEVICE, strerror(-r));
+                return;
+        }
+        if (r == 0) {
+                if (format_volume() < 0)
+                        return;
+                guest_log("volume %s formatted (ext4)", GUEST_VOLUME_DEVICE);
+        }
+        r = mkdir_p(path, 0755);
+        if (r < 0) {
+                guest_log_error("cannot create %s for the volume: %s", path, strerror(-r));
+                return;
+        }
+        if (mount(GUEST_VOLUME_DEVICE, path, "ext4", MS_NOSUID | MS_NODEV, NULL) < 0) {
+                guest_log_error("cannot mount the volume %s on %s: %s", GUEST_VOLUME_DEVICE, path, strerror(errno));
+                return;
+        }
+        init->volume_mounted = true;
+        guest_log("volume %s mounted on %s", GUEST_VOLUME_DEVICE, path);
+}
+
 /* ---- start-up ---- */
 
 static void load_modules(void) {
@@ -433,6 +563,8 @@ static void read_cmdline(Init *init) {
         guest_cmdline_parse(buf, &init->config);
 }
 
+/* The software share first (mkfs.ext4 comes from it), then the volume, then the
+ * workspace, which may lie on the volume (a volume on /var, a workspace in /var/lib). */
 static void mount_shares(Init *init) {
         GuestConfig *c = &init->config;
 
@@ -440,6 +572,7 @@ static void mount_shares(Init *init) {
                 init->software_mounted = true;
                 guest_log("software share mounted read-only on %s", c->software);
         }
+        mount_volume(init);
         if (c->workspace && mount_share("workspace", c->workspace, MS_NOSUID | MS_NODEV) == 0) {
                 init->workspace_mounted = true;
                 guest_log("workspace mounted on %s", c->workspace);
@@ -642,6 +775,9 @@ int main(int argc, char *argv[]) {
                 return 1;
         }
         umask(022);
+        /* The initramfs' root is a tmpfs, created world-writable (1777). */
+        if (chmod("/", 0755) < 0)
+                guest_log_error("cannot chmod /: %s", strerror(errno));
         init.booted_at = now_ms();
         power_buttons_init(&init.buttons);
         init.signal_fd = setup_signals();

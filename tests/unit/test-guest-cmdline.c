@@ -49,6 +49,13 @@ static void test_full(void) {
         g_assert_cmpuint(c.n_dns, ==, 2);
         g_assert_cmpstr(c.dns[0], ==, "192.168.83.1");
         g_assert_cmpstr(c.dns[1], ==, "9.9.9.9");
+        g_assert_null(c.volume);
+        guest_config_done(&c);
+
+        /* A volume on /var, above the workspace in /var/lib: the workspace goes on it. */
+        g_assert_cmpuint(parse(FULL " microvm.volume=/var", &c), ==, 0);
+        g_assert_cmpstr(c.volume, ==, "/var");
+        g_assert_cmpstr(c.workspace, ==, "/var/lib/microvm/workspaces/myvm");
         guest_config_done(&c);
 }
 
@@ -121,6 +128,18 @@ static void test_malformed(void) {
                 "microvm.mac=02:00:00:00:00:0g", "microvm.mac=02:00:00:00:00:002",
                 "microvm.dns=", "microvm.dns=dns.example", "microvm.dns=1.1.1.1,", "microvm.dns=,1.1.1.1",
                 "microvm.dns=1.1.1.1,,8.8.8.8", "microvm.dns=1.1.1.1,2.2.2.2,3.3.3.3,4.4.4.4",
+                "microvm.volume", "microvm.volume=", "microvm.volume=var", "microvm.volume=/var/",
+                "microvm.volume=/var//lib", "microvm.volume=/var/../etc", "microvm.volume=/var/./x",
+                "microvm.volume=/v:x", "microvm.volume=\"/v x\"", "microvm.volume=/v%x",
+                "microvm.volume=/", "microvm.volume=/usr", "microvm.volume=/usr/local", "microvm.volume=/proc",
+                "microvm.volume=/proc/x", "microvm.volume=/sys", "microvm.volume=/sys/fs/x",
+                "microvm.volume=/dev", "microvm.volume=/dev/x", "microvm.volume=/run", "microvm.volume=/run/x",
+                "microvm.volume=/etc", "microvm.volume=/etc/x", "microvm.volume=/bin", "microvm.volume=/sbin/x",
+                "microvm.volume=/lib", "microvm.volume=/lib64/x", "microvm.volume=/init",
+                "microvm.volume=/w/vm", "microvm.volume=/w/vm/data",
+                "microvm.software=/nix/store microvm.volume=/nix/store",
+                "microvm.software=/nix/store microvm.volume=/nix/store/x",
+                "microvm.software=/nix/store microvm.volume=/nix",
         };
 
         for (size_t i = 0; i < G_N_ELEMENTS(refused); i++)
@@ -164,6 +183,63 @@ static void test_refused_values_are_left_out(void) {
         g_assert_cmpstr(c.dns[0], ==, "1.1.1.1");
         g_assert_cmpstr(c.dns[1], ==, "2.2.2.2");
         g_assert_cmpstr(c.dns[2], ==, "3.3.3.3");
+        guest_config_done(&c);
+}
+
+static void test_volume(void) {
+        static const char *const accepted[] = {
+                "/var", "/var/lib/data", "/srv", "/data", "/home", "/root", "/opt/x", "/mnt", "/tmp",
+                "/usrx", "/etcetera", "/nix", "/w", "/w/other", "/w/vmx",
+        };
+        GuestConfig c;
+
+        g_assert_null(guest_volume_invalid_reason("/var", NULL, "/usr"));
+        g_assert_null(guest_volume_invalid_reason("/var", NULL, NULL));
+        g_assert_nonnull(guest_volume_invalid_reason("/usr", NULL, NULL));
+        g_assert_nonnull(guest_volume_invalid_reason("/nix", NULL, "/nix/store"));
+        g_assert_nonnull(guest_volume_invalid_reason("/var/lib/w", "/var/lib/w", "/usr"));
+        g_assert_null(guest_volume_invalid_reason("/var/lib", "/var/lib/w", "/usr"));
+
+        for (size_t i = 0; i < G_N_ELEMENTS(accepted); i++) {
+                g_autofree char *line = g_strconcat(BASE "microvm.volume=", accepted[i], NULL);
+
+                g_assert_cmpuint(parse(line, &c), ==, 0);
+                g_assert_cmpstr(c.volume, ==, accepted[i]);
+                guest_config_done(&c);
+        }
+
+        /* Refused: left out, the rest of the line stands. */
+        g_assert_cmpuint(parse(BASE "microvm.volume=/etc", &c), ==, 1);
+        g_assert_null(c.volume);
+        g_assert_cmpstr(c.workspace, ==, "/w/vm");
+        guest_config_done(&c);
+
+        /* The last good one wins; a bad later one keeps it. */
+        g_assert_cmpuint(parse(BASE "microvm.volume=/var microvm.volume=/srv microvm.volume=srv", &c), ==, 1);
+        g_assert_cmpstr(c.volume, ==, "/srv");
+        guest_config_done(&c);
+
+        /* Checked against the workspace and software share as they end up: a refused
+         * workspace is not mounted, so it cannot conflict. */
+        g_assert_cmpuint(parse(BASE "microvm.workspace=/proc/w microvm.volume=/proc/w/v", &c), ==, 2);
+        g_assert_null(c.workspace);
+        g_assert_null(c.volume);
+        guest_config_done(&c);
+        g_assert_cmpuint(parse(BASE "microvm.software=/etc/x microvm.volume=/etc/x", &c), ==, 2);
+        g_assert_cmpstr(c.software, ==, "/usr");
+        g_assert_null(c.volume);
+        guest_config_done(&c);
+        g_assert_cmpuint(parse("microvm.name=vm microvm.user=bob:1:1 microvm.workspace=/usr/w "
+                               "microvm.volume=/usr/w/v",
+                               &c),
+                         ==, 2);
+        guest_config_done(&c);
+        g_assert_cmpuint(parse("microvm.name=vm microvm.user=bob:1:1 microvm.software=/nix/store "
+                               "microvm.workspace=/nix/ws microvm.volume=/nix/ws/v",
+                               &c),
+                         ==, 1);
+        g_assert_cmpstr(c.workspace, ==, "/nix/ws");
+        g_assert_null(c.volume);
         guest_config_done(&c);
 }
 
@@ -283,6 +359,7 @@ int main(int argc, char *argv[]) {
         g_test_add_func("/guest-cmdline/missing", test_missing);
         g_test_add_func("/guest-cmdline/malformed", test_malformed);
         g_test_add_func("/guest-cmdline/refused-values-are-left-out", test_refused_values_are_left_out);
+        g_test_add_func("/guest-cmdline/volume", test_volume);
         g_test_add_func("/guest-cmdline/last-wins", test_last_wins);
         g_test_add_func("/guest-cmdline/other-values", test_other_values);
         g_test_add_func("/guest-cmdline/quoting", test_quoting);
