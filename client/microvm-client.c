@@ -57,7 +57,9 @@
  * long one look at its SSH port may take. */
 #define SSH_DEFAULT_TIMEOUT_SEC 120
 #define SSH_RETRY_INTERVAL_USEC (UINT64_C(500) * 1000)
-#define SSH_PROBE_TIMEOUT_MSEC 2000
+/* How long one check of port 22 waits for the SSH banner: sshd in a guest under
+ * software emulation can be slow to answer. */
+#define SSH_PROBE_TIMEOUT_MSEC 10000
 
 typedef struct Args {
         const char *command;
@@ -1537,6 +1539,11 @@ static int run_ssh(sd_bus *bus, const Args *args) {
         r = get_vm_info(bus, args, path, &reply, &info);
         if (r >= 0)
                 return r;
+        /* The guest has one account, its owner's: nobody else can log in. */
+        if (info.has_owner && (uid_t) info.owner != getuid()) {
+                g_autofree char *owner = format_user(info.owner);
+                return fail(EXIT_NOT_AUTHORIZED, "%s belongs to %s; only its owner can log into it", args->name, owner);
+        }
         /* Not running at all: say so at once rather than wait. */
         r = ssh_check_vm(args, &info);
         if (r >= 0)

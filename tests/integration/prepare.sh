@@ -11,6 +11,7 @@
 # VMs in the lifecycle tests: QEMU (runs under TCG without /dev/kvm; also brings the C
 # virtiofsd), and what tests/guest/build-test-guest builds the test guest from: Debian's
 # cloud kernel, busybox-static, cpio, gzip, kmod (modinfo).
+# The real guest (test-guest.sh) runs the machine's /usr: sshd (openssh-server) and git.
 PREPARE_PACKAGES=(
         meson ninja-build gcc libc6-dev pkg-config
         libsystemd-dev libpolkit-gobject-1-dev libglib2.0-dev libglib2.0-bin
@@ -19,6 +20,7 @@ PREPARE_PACKAGES=(
         systemd systemd-container dbus polkitd util-linux passwd
         openssh-client python3 bash-completion iproute2 procps
         qemu-system-x86 linux-image-cloud-amd64 busybox-static cpio gzip kmod
+        openssh-server git
 )
 
 prepare_log() {
