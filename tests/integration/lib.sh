@@ -11,6 +11,13 @@
 #     gcall USER PATH IFACE.METHOD ARGS...   # gdbus call (prints D-Bus error names)
 #     vm_path NAME               # the VM's object path
 #     check_summary TEST_NAME    # prints the result; returns 1 when a check failed
+#     vm_prop NAME PROPERTY      # a VM property's value, read as alice
+#     unit_of NAME               # the VM's hypervisor unit
+#     wait_until SECONDS CMD...  # polls CMD until it succeeds
+#     state_is NAME STATE
+#     run_log INVOCATION_ID      # the journal of one run of a unit
+#     run_has INVOCATION_ID TEXT
+#     note MESSAGE               # prints and records a note (NOTES_FILE)
 
 # The checks are called through check(), which shellcheck cannot see.
 # shellcheck disable=SC2317,SC2034
@@ -126,4 +133,47 @@ check_build_dir() {
 ct_cleanup_hook() {
         declare -F test_cleanup_hook >/dev/null && test_cleanup_hook
         rm -f "$CHECK_LOG"
+}
+
+# ---------------------------------------------------------------- VM helpers
+# Shared by the tests that start VMs.
+
+vm_prop() {
+        local out
+        out=$(as_user alice busctl get-property "$BUS" "$(vm_path "$1")" "$VMIFACE" "$2") || return 1
+        out=${out#* }
+        out=${out#\"}
+        echo "${out%\"}"
+}
+
+unit_of() {
+        echo "microvm-$1.service"
+}
+
+# wait_until SECONDS CMD...: polls CMD every half second; 1 when it never succeeded.
+wait_until() {
+        local deadline=$((SECONDS + $1))
+        shift
+        until "$@" >/dev/null 2>&1; do
+                ((SECONDS >= deadline)) && return 1
+                sleep 0.5
+        done
+}
+
+state_is() {
+        [[ $(vm_prop "$1" State) == "$2" ]]
+}
+
+run_log() {
+        [[ -n $1 ]] || return 1
+        in_container journalctl --no-pager -q -o cat "_SYSTEMD_INVOCATION_ID=$1"
+}
+
+run_has() {
+        run_log "$1" | grep -F -- "$2" >/dev/null
+}
+
+note() {
+        echo "  NOTE: $*"
+        echo "$*" >>"$NOTES_FILE"
 }

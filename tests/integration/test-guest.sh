@@ -56,32 +56,6 @@ MARK_POWER_OFF="microvm-init: powering off"
 
 # ---------------------------------------------------------------- helpers
 
-vm_prop() {
-        local out
-        out=$(as_user alice busctl get-property "$BUS" "$(vm_path "$1")" "$VMIFACE" "$2") || return 1
-        out=${out#* }
-        out=${out#\"}
-        echo "${out%\"}"
-}
-
-unit_of() {
-        echo "microvm-$1.service"
-}
-
-# wait_until SECONDS CMD...: polls CMD every half second; 1 when it never succeeded.
-wait_until() {
-        local deadline=$((SECONDS + $1))
-        shift
-        until "$@" >/dev/null 2>&1; do
-                ((SECONDS >= deadline)) && return 1
-                sleep 0.5
-        done
-}
-
-state_is() {
-        [[ $(vm_prop "$1" State) == "$2" ]]
-}
-
 ready_is() {
         [[ $(vm_prop "$1" Ready) == "$2" ]]
 }
@@ -90,15 +64,6 @@ ready_is() {
 # carry the invocation ID.
 run_id() {
         in_container systemctl show -p InvocationID --value "$(unit_of "$1")"
-}
-
-run_log() {
-        [[ -n $1 ]] || return 1
-        in_container journalctl --no-pager -q -o cat "_SYSTEMD_INVOCATION_ID=$1"
-}
-
-run_has() {
-        run_log "$1" | grep -F -- "$2" >/dev/null
 }
 
 show_run_log() {

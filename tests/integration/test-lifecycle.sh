@@ -69,42 +69,10 @@ MARK_LISTENING="microvm-test-guest: waiting for the power button"
 # collected across the checks' subshells and printed at the end.
 NOTES_FILE=$(mktemp /tmp/microvm-notes.XXXXXXXX)
 
-note() {
-        echo "  NOTE: $*"
-        echo "$*" >>"$NOTES_FILE"
-}
-
 # ---------------------------------------------------------------- helpers
-
-# vm_prop NAME PROPERTY: the value alone (busctl prints 's "x"', 'u 1', 't 2').
-vm_prop() {
-        local out
-        out=$(as_user alice busctl get-property "$BUS" "$(vm_path "$1")" "$VMIFACE" "$2") || return 1
-        out=${out#* }
-        out=${out#\"}
-        echo "${out%\"}"
-}
-
-unit_of() {
-        echo "microvm-$1.service"
-}
 
 unit_prop() {
         in_container systemctl show -p "$2" --value "$(unit_of "$1")"
-}
-
-# wait_until SECONDS CMD...: polls CMD every half second; 1 when it never succeeded.
-wait_until() {
-        local deadline=$((SECONDS + $1))
-        shift
-        until "$@" >/dev/null 2>&1; do
-                ((SECONDS >= deadline)) && return 1
-                sleep 0.5
-        done
-}
-
-state_is() {
-        [[ $(vm_prop "$1" State) == "$2" ]]
 }
 
 expect_state() {
@@ -139,15 +107,6 @@ expect_vm_gone() {
 # carry the invocation ID, so a run's log never mixes with an earlier run's.
 run_id() {
         unit_prop "$1" InvocationID
-}
-
-run_log() {
-        [[ -n $1 ]] || return 1
-        in_container journalctl --no-pager -q -o cat "_SYSTEMD_INVOCATION_ID=$1"
-}
-
-run_has() {
-        run_log "$1" | grep -F -- "$2" >/dev/null
 }
 
 # expect_run_log RUN_ID WHAT TEXT [SECONDS]: TEXT appears in the run's log.

@@ -70,38 +70,7 @@ MARK_LISTENING="microvm-test-guest: waiting for the power button"
 
 NOTES_FILE=""           # created in main, removed by test_cleanup_hook
 
-note() {
-        echo "  NOTE: $*"
-        echo "$*" >>"$NOTES_FILE"
-}
-
 # ---------------------------------------------------------------- helpers
-
-vm_prop() {
-        local out
-        out=$(as_user alice busctl get-property "$BUS" "$(vm_path "$1")" "$VMIFACE" "$2") || return 1
-        out=${out#* }
-        out=${out#\"}
-        echo "${out%\"}"
-}
-
-unit_of() {
-        echo "microvm-$1.service"
-}
-
-# wait_until SECONDS CMD...: polls CMD every half second; 1 when it never succeeded.
-wait_until() {
-        local deadline=$((SECONDS + $1))
-        shift
-        until "$@" >/dev/null 2>&1; do
-                ((SECONDS >= deadline)) && return 1
-                sleep 0.5
-        done
-}
-
-state_is() {
-        [[ $(vm_prop "$1" State) == "$2" ]]
-}
 
 # expect_dbus_error 'ERROR1|ERROR2' USER PATH METHOD ARGS...
 expect_dbus_error() {
