@@ -305,9 +305,12 @@ int systemd_wait_unit_gone(Manager *m, const char *unit, uint64_t timeout_usec) 
                         return 0;
                 down = r >= 0 && (g_strcmp0(st.active_state, "inactive") == 0 ||
                                   g_strcmp0(st.active_state, "failed") == 0);
-                unit_status_clear(&st);
-                if (r >= 0 && !down)
+                /* Still stopping is worth waiting for; running is not. */
+                if (r >= 0 && !down && g_strcmp0(st.active_state, "deactivating") != 0) {
+                        unit_status_clear(&st);
                         return -EBUSY;
+                }
+                unit_status_clear(&st);
                 /* A failed unit is only collected once its failure is forgotten, and an
                  * inactive one only once something (here: a no-op stop job) puts it on
                  * PID 1's collection queue, which a reload does not. */

@@ -276,7 +276,7 @@ static int wait_units_gone(Vm *vm, sd_bus_error *error) {
                 for (size_t k = 0; k < MVM_ELEMENTSOF(suffixes); k++)
                         g_ptr_array_add(units, vm_share_unit_name(vm->def->name, share_tags[i], suffixes[k]));
         for (guint i = 0; i < units->len; i++) {
-                int r = systemd_wait_unit_gone(vm->manager, units->pdata[i], 3 * G_USEC_PER_SEC);
+                int r = systemd_wait_unit_gone(vm->manager, units->pdata[i], 10 * G_USEC_PER_SEC);
                 if (r == -EBUSY)
                         return sd_bus_error_setf(error, MVM_ERROR_BUSY,
                                                  "The unit %s of VM '%s' is still running; stop it first.",
@@ -363,6 +363,8 @@ static int build_share_service_unit(sd_bus_message *msg, void *data) {
             (r = unit_property_bool(msg, "PrivateDevices", true)) < 0 ||
             /* Read-only shares are read-only here, on the host, not only by the guest's mount. */
             (r = unit_property_strv(msg, d->share->read_only ? "ReadOnlyPaths" : "ReadWritePaths", paths)) < 0 ||
+            /* It ends by itself when the hypervisor goes; a stop must not linger. */
+            (r = unit_property_u64(msg, "TimeoutStopUSec", 5 * G_USEC_PER_SEC)) < 0 ||
             (r = append_common_service_properties(msg, d->hypervisor_unit)) < 0)
                 return r;
         return 0;
