@@ -165,7 +165,8 @@ t_setup() {
                 as_user "$u" mkdir -p -m 0700 "/home/$u/.ssh"
                 as_user "$u" ssh-keygen -q -t ed25519 -N '' -C "$u@test" -f "/home/$u/.ssh/id_ed25519"
         done
-        out=$(client alice create myvm 2>&1) || fail "alice: create myvm failed: $out"
+        # With a persistent volume (on /var in the guest).
+        out=$(client alice create myvm --volume 1G 2>&1) || fail "alice: create myvm failed: $out"
         out=$(client carol create carolvm 2>&1) || fail "carol: create carolvm failed: $out"
         expect_eq "VCPUs of myvm" "$(vm_prop myvm VCPUs)" 1
         expect_eq "MemoryMiB of myvm" "$(vm_prop myvm MemoryMiB)" "$MEMORY_MIB"
@@ -285,12 +286,30 @@ t_software_readonly() {
         in_container test ! -e /usr/microvm-rw-test3 || fail "/usr/microvm-rw-test3 exists in the container"
 }
 
+t_purge_volume() {
+        local image=/var/lib/microvm/volumes/myvm.img size used
+        in_container test -f "$image" || fail "$image does not exist"
+        size=$(in_container stat -c %s "$image")
+        used=$(in_container du -k "$image" | cut -f1)
+        echo "  $image: $size bytes, $used KiB used"
+        expect_eq "the image's size" "$size" $((1024 * 1024 * 1024))
+        ((used < 512 * 1024)) || fail "the image is not sparse ($used KiB used)"
+        expect_eq "the image's owner" "$(in_container stat -c %U:%a "$image")" "microvm-vmm:600"
+        client alice delete myvm --purge >/dev/null
+        ! in_container test -e "$image" || fail "$image is still there after delete --purge"
+}
+
 t_restart_ephemeral() {
         local out run new_run rc=0
-        vm_ssh alice myvm 'echo gone-soon >/tmp/ephemeral && echo gone-soon >/var/tmp/ephemeral' ||
+        vm_ssh alice myvm 'echo gone-soon >/tmp/ephemeral && echo gone-soon >/dev/shm/ephemeral' ||
                 fail "writing /tmp/ephemeral in the guest failed"
-        out=$(vm_ssh alice myvm cat /tmp/ephemeral /var/tmp/ephemeral)
+        out=$(vm_ssh alice myvm cat /tmp/ephemeral /dev/shm/ephemeral)
         expect_eq "the files before the restart" "$(tr '\n' ' ' <<<"$out")" "gone-soon gone-soon "
+        # The persistent volume (root's /var in the guest) keeps its data.
+        out=$(console_run myvm 'echo kept-across-restarts >/var/kept; echo "VO""L=$?"; grep " /var " /proc/mounts | sed "s/^/MOU""NT:/"')
+        echo "$out" | grep -E '^(VOL|MOUNT):' | sed 's/^/  console: /'
+        grep -q '^VOL=0' <<<"$out" || fail "root could not write /var/kept on the volume"
+        grep -q '^MOUNT:/dev/vda /var ext4' <<<"$out" || fail "/var is not the volume (/dev/vda, ext4)"
         run=$(run_id myvm)
         timed_verb $((STOP_TIMEOUT_SEC + 200)) alice restart myvm
         new_run=$(run_id myvm)
@@ -300,12 +319,14 @@ t_restart_ephemeral() {
                 show_run_log "$run"
                 fail "the first run did not power off gracefully ('$MARK_POWER_OFF' missing)"
         }
-        out=$(vm_ssh alice myvm 'for p in /tmp/ephemeral /var/tmp/ephemeral; do test -e $p && echo "STILL $p"; done; cat '"$WS_MYVM/from-guest") ||
+        out=$(vm_ssh alice myvm 'for p in /tmp/ephemeral /dev/shm/ephemeral; do test -e $p && echo "STILL $p"; done; cat '"$WS_MYVM/from-guest") ||
                 rc=$?
         echo "  after the restart (exit $rc): $(tr '\n' ' ' <<<"$out")"
         ((rc == 0)) || fail "ssh after the restart failed (exit $rc)"
-        ! grep -q '^STILL' <<<"$out" || fail "files outside the workspace survived the restart"
+        ! grep -q '^STILL' <<<"$out" || fail "files outside the workspace and the volume survived the restart"
         expect_eq "the workspace file after the restart" "$out" hi
+        out=$(vm_ssh alice myvm cat /var/kept) || fail "/var/kept is gone after the restart"
+        expect_eq "the volume's file after the restart" "$out" kept-across-restarts
 }
 
 t_bob_refused() {
@@ -440,9 +461,10 @@ main() {
         check "the workspace is shared both ways at its host path, files owned by alice" t_workspace_shared
         check "the guest sees nothing of the host's /home, /root, /etc or other workspaces" t_host_hidden
         check "root in the guest cannot write the software share, remount included" t_software_readonly
-        check "restart: files outside the workspace are gone, the workspace stays" t_restart_ephemeral
+        check "restart: files outside the workspace and the volume are gone; the workspace and the volume keep theirs" t_restart_ephemeral
         check "bob cannot ssh into alice's VM" t_bob_refused
         check "stop is graceful: power button, powering off, within StopTimeoutSec=$STOP_TIMEOUT_SEC" t_stop_graceful
+        check "delete --purge removes the volume's image" t_purge_volume
         check "microvmd did not crash and logged no leak or assertion" t_daemon_healthy
 
         if ! check_summary "$TEST_NAME"; then
