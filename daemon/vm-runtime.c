@@ -275,8 +275,12 @@ static int wait_units_gone(Vm *vm, sd_bus_error *error) {
         for (size_t i = 0; i < MVM_ELEMENTSOF(share_tags); i++)
                 for (size_t k = 0; k < MVM_ELEMENTSOF(suffixes); k++)
                         g_ptr_array_add(units, vm_share_unit_name(vm->def->name, share_tags[i], suffixes[k]));
+        /* One deadline for all of them: a stuck VM must not block microvmd for long. */
+        uint64_t deadline = (uint64_t) g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
+
         for (guint i = 0; i < units->len; i++) {
-                int r = systemd_wait_unit_gone(vm->manager, units->pdata[i], 10 * G_USEC_PER_SEC);
+                uint64_t now = (uint64_t) g_get_monotonic_time();
+                int r = systemd_wait_unit_gone(vm->manager, units->pdata[i], now < deadline ? deadline - now : 0);
                 if (r == -EBUSY)
                         return sd_bus_error_setf(error, MVM_ERROR_BUSY,
                                                  "The unit %s of VM '%s' is still running; stop it first.",
