@@ -20,7 +20,7 @@ PREPARE_PACKAGES=(
         systemd systemd-container dbus polkitd util-linux passwd
         openssh-client python3 bash-completion iproute2 procps
         qemu-system-x86 linux-image-cloud-amd64 busybox-static cpio gzip kmod
-        openssh-server git
+        openssh-server git e2fsprogs valgrind nftables
 )
 
 prepare_log() {
