@@ -28,6 +28,7 @@ static const struct {
         { GROUP_HYPERVISOR, "Virtiofsd" },
         { GROUP_HYPERVISOR, "SoftwareShare" },
         { GROUP_HYPERVISOR, "StopTimeoutSec" },
+        { GROUP_HYPERVISOR, "KVM" },
         { GROUP_NETWORK, "Bridge" },
         { GROUP_NETWORK, "Subnet" },
         { GROUP_NETWORK, "Uplink" },
@@ -55,6 +56,7 @@ MvmConfig *mvm_config_new_default(void) {
         c->virtiofsd_path = g_strdup("/usr/lib/qemu/virtiofsd");
         c->software_share = g_strdup("auto");
         c->stop_timeout_sec = 150;
+        c->kvm = g_strdup("auto");
         c->bridge = g_strdup("microbr");
         c->subnet = g_strdup("192.168.83.0/24");
         c->uplink = g_strdup("auto");
@@ -76,6 +78,7 @@ void mvm_config_free(MvmConfig *c) {
         g_free(c->qemu_path);
         g_free(c->virtiofsd_path);
         g_free(c->software_share);
+        g_free(c->kvm);
         g_free(c->bridge);
         g_free(c->subnet);
         g_free(c->uplink);
@@ -325,6 +328,18 @@ MvmConfig *mvm_config_load(const char *path, GError **error) {
         }
         if (!read_uint(kf, path, GROUP_HYPERVISOR, "StopTimeoutSec", 1, 3600, &c->stop_timeout_sec, error))
                 return NULL;
+        if (g_key_file_has_key(kf, GROUP_HYPERVISOR, "KVM", NULL)) {
+                g_autofree char *s = g_key_file_get_string(kf, GROUP_HYPERVISOR, "KVM", NULL);
+                if (s)
+                        g_strstrip(s);
+                if (g_strcmp0(s, "auto") != 0 && g_strcmp0(s, "yes") != 0 && g_strcmp0(s, "no") != 0) {
+                        g_set_error(error, MVM_CONFIG_ERROR, 0, "%s: [%s] KVM must be auto, yes or no", path,
+                                    GROUP_HYPERVISOR);
+                        return NULL;
+                }
+                g_free(c->kvm);
+                c->kvm = g_steal_pointer(&s);
+        }
 
         if (!read_network(kf, path, c, error))
                 return NULL;

@@ -26,6 +26,7 @@ typedef struct MvmConfig {
         char *virtiofsd_path;
         char *software_share;          /* "auto" or an absolute directory */
         uint64_t stop_timeout_sec;     /* power button to forced stop */
+        char *kvm;                     /* "auto" (where /dev/kvm exists), "yes", "no" */
 
         /* [Network] */
         char *bridge;

@@ -94,7 +94,11 @@ static bool file_exists(const char *path) {
         return path && stat(path, &st) >= 0 && S_ISREG(st.st_mode);
 }
 
-static bool kvm_available(void) {
+/* [Hypervisor] KVM=: auto uses /dev/kvm where it exists; no never does (for hosts whose
+ * /dev/kvm does not work); yes requires it. */
+static bool kvm_available(const MvmConfig *c) {
+        if (strcmp(c->kvm, "no") == 0)
+                return false;
         return access("/dev/kvm", F_OK) >= 0;
 }
 
@@ -105,7 +109,7 @@ const HypervisorBackend *vm_pick_backend(Vm *vm, sd_bus_error *error) {
 
         if (strcmp(choice, MVM_HYPERVISOR_AUTO) == 0) {
                 /* cloud-hypervisor is first choice where it can run at all. */
-                if (access(c->cloud_hypervisor_path, X_OK) >= 0 && kvm_available())
+                if (access(c->cloud_hypervisor_path, X_OK) >= 0 && kvm_available(c))
                         return &hypervisor_cloud_hypervisor;
                 choice = MVM_HYPERVISOR_QEMU;
         }
@@ -520,10 +524,14 @@ int vm_start(Vm *vm, sd_bus_message *call, bool wait, sd_bus_error *error) {
         if (access(c->virtiofsd_path, X_OK) < 0)
                 return sd_bus_error_setf(error, MVM_ERROR_HYPERVISOR_NOT_FOUND, "virtiofsd not found at %s.",
                                          c->virtiofsd_path);
-        if (backend->needs_kvm && !kvm_available())
+        if (backend->needs_kvm && !kvm_available(c))
+                return sd_bus_error_setf(error, MVM_ERROR_NO_KVM, "%s needs KVM, %s; use the qemu hypervisor.",
+                                         backend->name,
+                                         strcmp(c->kvm, "no") == 0 ? "which [Hypervisor] KVM=no turns off" :
+                                                                     "and this machine has no /dev/kvm");
+        if (strcmp(c->kvm, "yes") == 0 && !kvm_available(c))
                 return sd_bus_error_setf(error, MVM_ERROR_NO_KVM,
-                                         "%s needs /dev/kvm, which this machine does not have; use the qemu "
-                                         "hypervisor.", backend->name);
+                                         "[Hypervisor] KVM=yes, but this machine has no /dev/kvm.");
         if (!file_exists(kernel))
                 return sd_bus_error_setf(error, MVM_ERROR_KERNEL_NOT_FOUND,
                                          "The guest kernel %s does not exist (set [Guest] Kernel= in %s).", kernel,
@@ -572,14 +580,14 @@ int vm_start(Vm *vm, sd_bus_message *call, bool wait, sd_bus_error *error) {
                 .runtime_dir = runtime_dir,
                 .shares = shares.items,
                 .n_shares = shares.n,
-                .kvm = kvm_available(),
+                .kvm = kvm_available(c),
                 .tap = tap,
                 .mac = def->mac_address,
                 .volume = volume,
         };
         argv = backend->build_argv(&launch);
         if (!backend->needs_kvm && !launch.kvm)
-                log_warning("No /dev/kvm: VM %s runs under %s with software emulation (TCG), slowly.", def->name,
+                log_warning("No KVM: VM %s runs under %s with software emulation (TCG), slowly.", def->name,
                             backend->name);
 
         for (size_t i = 0; i < shares.n; i++) {

@@ -178,6 +178,7 @@ static void test_guest_hypervisor_network(Fixture *f, gconstpointer data) {
                 "Virtiofsd=/usr/libexec/virtiofsd\n"
                 "SoftwareShare=/opt/tools\n"
                 "StopTimeoutSec=30\n"
+                "KVM=no\n"
                 "[Network]\n"
                 "Bridge=vmbr0\n"
                 "Subnet=10.20.0.0/16\n"
@@ -197,6 +198,7 @@ static void test_guest_hypervisor_network(Fixture *f, gconstpointer data) {
         g_assert_cmpstr(c->virtiofsd_path, ==, "/usr/libexec/virtiofsd");
         g_assert_cmpstr(c->software_share, ==, "/opt/tools");
         g_assert_cmpuint(c->stop_timeout_sec, ==, 30);
+        g_assert_cmpstr(c->kvm, ==, "no");
         g_assert_cmpstr(c->bridge, ==, "vmbr0");
         g_assert_cmpstr(c->subnet, ==, "10.20.0.0/16");
         g_assert_cmpstr(c->uplink, ==, "eth1");
@@ -213,6 +215,7 @@ static void test_guest_hypervisor_network(Fixture *f, gconstpointer data) {
         g_assert_cmpstr(d->virtiofsd_path, ==, "/usr/lib/qemu/virtiofsd");
         g_assert_cmpstr(d->software_share, ==, "auto");
         g_assert_cmpuint(d->stop_timeout_sec, ==, 150);
+        g_assert_cmpstr(d->kvm, ==, "auto");
         g_assert_cmpstr(d->bridge, ==, "microbr");
         g_assert_cmpstr(d->subnet, ==, "192.168.83.0/24");
         g_assert_cmpstr(d->uplink, ==, "auto");
@@ -226,6 +229,7 @@ static void test_guest_hypervisor_network_refused(Fixture *f, gconstpointer data
         assert_refused(f, "[Hypervisor]\nDefault=firecracker\n", "Default");
         assert_refused(f, "[Hypervisor]\nSoftwareShare=usr\n", "SoftwareShare");
         assert_refused(f, "[Hypervisor]\nStopTimeoutSec=0\n", "StopTimeoutSec");
+        assert_refused(f, "[Hypervisor]\nKVM=maybe\n", "KVM");
         assert_refused(f, "[Network]\nBridge=this-name-is-too-long\n", "Bridge");
         assert_refused(f, "[Network]\nBridge=mvt0\n", "Bridge");
         assert_refused(f, "[Network]\nBridge=a/b\n", "Bridge");
