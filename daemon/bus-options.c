@@ -137,6 +137,36 @@ static int parse_options(sd_bus_message *m, OptionHandler handle, void *userdata
         return sd_bus_message_exit_container(m);
 }
 
+/* Reads a number option (signature "u" or "t") and checks its range; min_text names the
+ * lower bound in the message ("0 (none)"), unit follows the upper one (" MiB"). */
+static int read_number_option(sd_bus_message *m, const char *key, char signature, uint64_t min,
+                              const char *min_text, uint64_t max, const char *unit, uint64_t *ret,
+                              sd_bus_error *error) {
+        const char sig[2] = { signature, '\0' };
+        uint64_t v = 0;
+        uint32_t v32;
+        int r;
+
+        r = enter_option(m, key, sig, signature == 'u' ? "uint32" : "uint64", error);
+        if (r < 0)
+                return r;
+        if (signature == 'u') {
+                r = sd_bus_message_read_basic(m, SD_BUS_TYPE_UINT32, &v32);
+                v = v32;
+        } else
+                r = sd_bus_message_read_basic(m, SD_BUS_TYPE_UINT64, &v);
+        if (r < 0)
+                return r;
+        if (v < min || v > max) {
+                g_autofree char *lower = min_text ? g_strdup(min_text) : g_strdup_printf("%" PRIu64, min);
+                return sd_bus_error_setf(error, MVM_ERROR_INVALID_ARGUMENT,
+                                         "Option '%s' must be from %s to %" PRIu64 "%s, not %" PRIu64 ".", key,
+                                         lower, max, unit, v);
+        }
+        *ret = v;
+        return 0;
+}
+
 typedef struct CreateParse {
         const MvmConfig *config;
         CreateOptions *options;
@@ -146,35 +176,18 @@ static int handle_create_option(sd_bus_message *m, const char *key, void *userda
         CreateParse *p = userdata;
         int r;
 
+        uint64_t v;
+
         if (strcmp(key, MVM_OPTION_VCPUS) == 0) {
-                uint32_t v;
-
-                r = enter_option(m, key, "u", "uint32", error);
+                r = read_number_option(m, key, 'u', 1, NULL, p->config->max_vcpus, "", &v, error);
                 if (r < 0)
                         return r;
-                r = sd_bus_message_read_basic(m, SD_BUS_TYPE_UINT32, &v);
-                if (r < 0)
-                        return r;
-                if (v < 1 || v > p->config->max_vcpus)
-                        return sd_bus_error_setf(error, MVM_ERROR_INVALID_ARGUMENT,
-                                                 "Option 'vcpus' must be from 1 to %u, not %u.",
-                                                 p->config->max_vcpus, v);
-                p->options->vcpus = v;
+                p->options->vcpus = (uint32_t) v;
         } else if (strcmp(key, MVM_OPTION_MEMORY_MIB) == 0) {
-                uint64_t v;
-
-                r = enter_option(m, key, "t", "uint64", error);
+                r = read_number_option(m, key, 't', MVM_MIN_MEMORY_MIB, NULL, p->config->max_memory_mib, " MiB",
+                                       &p->options->memory_mib, error);
                 if (r < 0)
                         return r;
-                r = sd_bus_message_read_basic(m, SD_BUS_TYPE_UINT64, &v);
-                if (r < 0)
-                        return r;
-                if (v < MVM_MIN_MEMORY_MIB || v > p->config->max_memory_mib)
-                        return sd_bus_error_setf(error, MVM_ERROR_INVALID_ARGUMENT,
-                                                 "Option 'memory-mib' must be from %u to %" PRIu64
-                                                 " MiB, not %" PRIu64 ".", MVM_MIN_MEMORY_MIB,
-                                                 p->config->max_memory_mib, v);
-                p->options->memory_mib = v;
         } else if (strcmp(key, MVM_OPTION_AUTHORIZED_KEYS) == 0) {
                 r = enter_option(m, key, "as", "array of strings", error);
                 if (r < 0)
@@ -209,19 +222,10 @@ static int handle_create_option(sd_bus_message *m, const char *key, void *userda
                                                  "Option 'kernel-cmdline' must be printable ASCII, at most 2048 "
                                                  "characters.");
         } else if (strcmp(key, MVM_OPTION_VOLUME_GIB) == 0) {
-                uint64_t v;
-
-                r = enter_option(m, key, "t", "uint64", error);
+                r = read_number_option(m, key, 't', 0, "0 (none)", VOLUME_MAX_GIB, "", &p->options->volume_gib,
+                                       error);
                 if (r < 0)
                         return r;
-                r = sd_bus_message_read_basic(m, SD_BUS_TYPE_UINT64, &v);
-                if (r < 0)
-                        return r;
-                if (v > VOLUME_MAX_GIB)
-                        return sd_bus_error_setf(error, MVM_ERROR_INVALID_ARGUMENT,
-                                                 "Option 'volume-gib' must be from 0 (none) to %u, not %" PRIu64 ".",
-                                                 VOLUME_MAX_GIB, v);
-                p->options->volume_gib = v;
         } else if (strcmp(key, MVM_OPTION_IP_ADDRESS) == 0) {
                 uint32_t a;
 

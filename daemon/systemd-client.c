@@ -118,13 +118,20 @@ static int on_unit_properties_changed(sd_bus_message *msg, void *userdata, sd_bu
 }
 
 static int on_unit_removed(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
-        UnitStatus changes = { .removed = true };
+        UnitStatus changes = { .removed = true }, st = {};
         Manager *m = userdata;
         const char *unit, *path;
+        bool running;
 
         if (sd_bus_message_read(msg, "so", &unit, &path) < 0 || !is_our_unit(unit))
                 return 0;
-        unit_changed_callback(m, unit, &changes);
+        /* PID 1 announces every unit as removed when it reloads, then loads it again:
+         * report only a unit that is really gone, or no longer running. */
+        running = systemd_get_unit_status(m, unit, &st) >= 0 && g_strcmp0(st.active_state, "inactive") != 0 &&
+                  g_strcmp0(st.active_state, "failed") != 0;
+        unit_status_clear(&st);
+        if (!running)
+                unit_changed_callback(m, unit, &changes);
         return 0;
 }
 

@@ -23,7 +23,7 @@ typedef struct UnitStatus {
         /* In a change notification: which of the above the signal carried. */
         bool has_main_pid;
         bool has_exec_main;
-        bool removed;         /* UnitRemoved: the unit is gone */
+        bool removed;         /* UnitRemoved, and the unit is really gone or down (not a reload) */
 } UnitStatus;
 
 void unit_status_clear(UnitStatus *s);

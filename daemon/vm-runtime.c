@@ -731,18 +731,6 @@ void vm_runtime_on_unit_changed(Manager *m, const char *unit, const UnitStatus *
 
         if (vm->state == VM_STATE_STOPPED || vm->state == VM_STATE_FAILED)
                 return;
-        if (changes->removed) {
-                UnitStatus st = {};
-                bool loaded;
-
-                /* PID 1 announces every unit as removed when it reloads, then loads it
-                 * again: only a unit that is really gone, or no longer running, counts. */
-                loaded = systemd_get_unit_status(m, unit, &st) >= 0 && g_strcmp0(st.active_state, "inactive") != 0 &&
-                         g_strcmp0(st.active_state, "failed") != 0;
-                unit_status_clear(&st);
-                if (loaded)
-                        return;
-        }
         if (g_strcmp0(changes->active_state, "active") == 0 && vm->state == VM_STATE_STARTING &&
             !vm->start_job_pending) {
                 /* Found starting at start-up, without our job to tell. */
