@@ -29,6 +29,7 @@
 #include "mvm-name.h"
 #include "mvm-net.h"
 #include "mvm-size.h"
+#include "mvm-vmdef.h"
 #include "polkit-agent.h"
 #include "relay.h"
 
@@ -73,6 +74,7 @@ typedef struct Args {
         uint64_t memory_mib;
         const char *ip_address; /* NULL: microvmd picks the lowest free one */
         uint64_t volume_gib;    /* 0: no persistent volume */
+        const char *egress;     /* NULL: as microvmd's config says */
         GPtrArray *key_files; /* NULL-terminated once parsed */
 
         /* delete */
@@ -326,6 +328,8 @@ static int build_create_call(sd_bus *bus, const Args *args, GPtrArray *keys, sd_
                 r = sd_bus_message_append(m, "{sv}", MVM_OPTION_VOLUME_GIB, "t", args->volume_gib);
         if (r >= 0 && args->ip_address)
                 r = sd_bus_message_append(m, "{sv}", MVM_OPTION_IP_ADDRESS, "s", args->ip_address);
+        if (r >= 0 && args->egress)
+                r = sd_bus_message_append(m, "{sv}", MVM_OPTION_EGRESS, "s", args->egress);
         if (r >= 0)
                 r = append_option_keys(m, keys);
         if (r >= 0)
@@ -562,8 +566,9 @@ static int get_vm_path(sd_bus *bus, const Args *args, sd_bus_message **ret_reply
 
 typedef struct VmInfo {
         const char *name, *state, *workspace, *hypervisor, *unit, *failure_reason, *ip_address, *mac_address;
-        uint64_t volume_gib;
-        bool has_volume_gib;
+        const char *egress;
+        uint64_t volume_gib, dropped_packets;
+        bool has_volume_gib, has_dropped_packets;
         uint32_t owner, vcpus, main_pid;
         uint64_t memory_mib, created_at, started_at;
         int autostart, ready;
@@ -625,6 +630,8 @@ static int read_vm_properties(sd_bus_message *reply, VmInfo *info) {
                 { "MACAddress",    "s", &info->mac_address,    NULL },
                 { "VolumeGiB",     "t", &info->volume_gib,     &info->has_volume_gib },
                 { "Ready",         "b", &info->ready,          &info->has_ready },
+                { "Egress",        "s", &info->egress,         NULL },
+                { "DroppedPackets", "t", &info->dropped_packets, &info->has_dropped_packets },
         };
         int r;
 
@@ -701,6 +708,8 @@ static void print_vm_info_json(const VmInfo *info) {
         json_add_string(b, "ip-address", info->ip_address);
         json_add_uint(b, "volume-gib", info->volume_gib, info->has_volume_gib);
         json_add_string(b, "mac-address", info->mac_address);
+        json_add_string(b, "egress", info->egress);
+        json_add_uint(b, "dropped-packets", info->dropped_packets, info->has_dropped_packets);
         if (info->has_ready) {
                 json_builder_set_member_name(b, "ready");
                 json_builder_add_boolean_value(b, info->ready);
@@ -771,6 +780,28 @@ static void print_vm_info_text(const VmInfo *info) {
                 print_field("Address:", info->ip_address);
         if (info->mac_address && info->mac_address[0])
                 print_field("MAC:", info->mac_address);
+        if (info->egress) {
+                static const struct {
+                        const char *policy, *text;
+                } egress_texts[] = {
+                        { "internet", "internet (public addresses through NAT; not the host or private networks)" },
+                        { "none", "none (nothing beyond DNS and the host ports the config opens)" },
+                        { "open", "open (everything, the host included)" },
+                };
+                const char *text = info->egress;
+
+                for (size_t i = 0; i < G_N_ELEMENTS(egress_texts); i++)
+                        if (g_str_equal(egress_texts[i].policy, info->egress))
+                                text = egress_texts[i].text;
+                print_field("Egress:", text);
+        }
+        if (info->has_dropped_packets && info->state &&
+            (g_str_equal(info->state, "running") || g_str_equal(info->state, "starting") ||
+             g_str_equal(info->state, "stopping"))) {
+                g_autofree char *dropped = g_strdup_printf("%" PRIu64 " packets (refused by the network policy)",
+                                                           info->dropped_packets);
+                print_field("Dropped:", dropped);
+        }
         if (info->workspace) {
                 g_autofree char *share = NULL;
 
@@ -1580,7 +1611,7 @@ static void print_help(void) {
                "\n"
                "Commands:\n"
                "  create NAME [--vcpus N] [--memory SIZE] [--ip ADDRESS] [--volume SIZE]\n"
-               "              [--key FILE]...\n"
+               "              [--egress internet|none] [--key FILE]...\n"
                "                         Create a VM and its workspace; the keys in\n"
                "                         ~/.ssh/*.pub (or the --key files) may log in\n"
                "  delete NAME [--purge]  Delete a VM (--purge also removes its workspace)\n"
@@ -1610,6 +1641,8 @@ static void print_help(void) {
                "                         lowest free one)\n"
                "     --volume SIZE       A persistent volume of SIZE (whole GiB, e.g. 8G) for a\n"
                "                         new VM, mounted on /var in the guest\n"
+               "     --egress POLICY     What a new VM may reach: internet (public addresses)\n"
+               "                         or none (only DNS); never more than the config allows\n"
                "     --key FILE          Send the public keys in FILE instead of\n"
                "                         ~/.ssh/*.pub; may be given more than once\n"
                "     --purge             Also remove the workspace directory on delete\n"
@@ -1635,6 +1668,7 @@ enum {
         ARG_VCPUS,
         ARG_IP,
         ARG_VOLUME,
+        ARG_EGRESS,
         ARG_MEMORY,
         ARG_KEY,
         ARG_PURGE,
@@ -1661,6 +1695,7 @@ static const struct option create_options[] = {
         { "memory", required_argument, NULL, ARG_MEMORY },
         { "ip",     required_argument, NULL, ARG_IP     },
         { "volume", required_argument, NULL, ARG_VOLUME },
+        { "egress", required_argument, NULL, ARG_EGRESS },
         { "key",    required_argument, NULL, ARG_KEY    },
         {}
 };
@@ -1803,6 +1838,11 @@ static int handle_option(int c, char **argv, Args *args) {
                 args->volume_gib = mib / 1024;
                 return -1;
         }
+        case ARG_EGRESS:
+                if (!mvm_vm_egress_is_valid(optarg))
+                        return fail(EXIT_USAGE, "--egress must be internet or none, not '%s'", optarg);
+                args->egress = optarg;
+                return -1;
         case ARG_IP: {
                 uint32_t a;
                 if (mvm_ipv4_parse(optarg, &a) < 0)

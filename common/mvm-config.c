@@ -35,6 +35,9 @@ static const struct {
         { GROUP_NETWORK, "DNS" },
         { GROUP_NETWORK, "NAT" },
         { GROUP_NETWORK, "AllowVMToVM" },
+        { GROUP_NETWORK, "Egress" },
+        { GROUP_NETWORK, "AllowedNetworks" },
+        { GROUP_NETWORK, "AllowedHostPorts" },
 };
 
 G_DEFINE_QUARK(mvm-config-error-quark, mvm_config_error)
@@ -63,6 +66,9 @@ MvmConfig *mvm_config_new_default(void) {
         c->dns = NULL;
         c->nat = TRUE;
         c->allow_vm_to_vm = FALSE;
+        c->egress = MVM_EGRESS_INTERNET;
+        c->allowed_networks = g_new0(char *, 1);
+        c->allowed_host_ports = g_new0(char *, 1);
         return c;
 }
 
@@ -83,6 +89,8 @@ void mvm_config_free(MvmConfig *c) {
         g_free(c->subnet);
         g_free(c->uplink);
         g_strfreev(c->dns);
+        g_strfreev(c->allowed_networks);
+        g_strfreev(c->allowed_host_ports);
         g_free(c);
 }
 
@@ -90,6 +98,25 @@ gboolean mvm_hypervisor_name_is_valid(const char *s) {
         return g_strcmp0(s, MVM_HYPERVISOR_AUTO) == 0 ||
                g_strcmp0(s, MVM_HYPERVISOR_CLOUD_HYPERVISOR) == 0 ||
                g_strcmp0(s, MVM_HYPERVISOR_QEMU) == 0;
+}
+
+const char *mvm_egress_to_string(MvmEgress e) {
+        switch (e) {
+        case MVM_EGRESS_NONE:
+                return "none";
+        case MVM_EGRESS_INTERNET:
+                return "internet";
+        case MVM_EGRESS_OPEN:
+                return "open";
+        }
+        return "none";
+}
+
+int mvm_egress_from_string(const char *s) {
+        for (int e = MVM_EGRESS_NONE; e <= MVM_EGRESS_OPEN; e++)
+                if (g_strcmp0(s, mvm_egress_to_string(e)) == 0)
+                        return e;
+        return -1;
 }
 
 /* Reads an absolute path; "auto_ok" also allows the word "auto". */
@@ -147,6 +174,93 @@ static gboolean read_bool(GKeyFile *kf, const char *path, const char *group, con
                 return FALSE;
         }
         *value = b;
+        return TRUE;
+}
+
+/* Words separated by spaces or commas; empty words dropped. */
+static char **split_list(const char *s) {
+        g_auto(GStrv) parts = g_strsplit_set(s, " ,\t", -1);
+        g_autoptr(GPtrArray) out = g_ptr_array_new_with_free_func(g_free);
+
+        for (size_t i = 0; parts[i]; i++)
+                if (parts[i][0])
+                        g_ptr_array_add(out, g_strdup(parts[i]));
+        g_ptr_array_add(out, NULL);
+        return (char **) g_ptr_array_free(g_steal_pointer(&out), FALSE);
+}
+
+/* "tcp:N" or "udp:N", N from 1 to 65535; normalised (no leading zeros). */
+static char *parse_host_port(const char *s) {
+        const char *colon = strchr(s, ':');
+        g_autofree char *proto = NULL;
+        guint64 port;
+        char *end = NULL;
+
+        if (!colon)
+                return NULL;
+        proto = g_ascii_strdown(s, colon - s);
+        if (strcmp(proto, "tcp") != 0 && strcmp(proto, "udp") != 0)
+                return NULL;
+        if (!g_ascii_isdigit(colon[1]) || strlen(colon + 1) > 5)
+                return NULL;
+        port = g_ascii_strtoull(colon + 1, &end, 10);
+        if (*end != '\0' || port < 1 || port > 65535)
+                return NULL;
+        return g_strdup_printf("%s:%u", proto, (unsigned) port);
+}
+
+static gboolean read_egress(GKeyFile *kf, const char *path, MvmConfig *c, GError **error) {
+        g_autofree char *egress = g_key_file_get_string(kf, GROUP_NETWORK, "Egress", NULL);
+        g_autofree char *networks = g_key_file_get_string(kf, GROUP_NETWORK, "AllowedNetworks", NULL);
+        g_autofree char *ports = g_key_file_get_string(kf, GROUP_NETWORK, "AllowedHostPorts", NULL);
+
+        if (egress) {
+                int e = mvm_egress_from_string(g_strstrip(egress));
+                if (e < 0) {
+                        g_set_error(error, MVM_CONFIG_ERROR, 0,
+                                    "%s: [%s] Egress must be internet, none or open, not \"%s\"", path,
+                                    GROUP_NETWORK, egress);
+                        return FALSE;
+                }
+                c->egress = e;
+        }
+        if (networks) {
+                g_auto(GStrv) words = split_list(networks);
+                g_autoptr(GPtrArray) out = g_ptr_array_new_with_free_func(g_free);
+
+                for (size_t i = 0; words[i]; i++) {
+                        MvmSubnet n;
+                        if (mvm_cidr_parse(words[i], &n) < 0) {
+                                g_set_error(error, MVM_CONFIG_ERROR, 0,
+                                            "%s: [%s] AllowedNetworks: \"%s\" is not an IPv4 network "
+                                            "A.B.C.D/N (no host bits set) or address", path, GROUP_NETWORK,
+                                            words[i]);
+                                return FALSE;
+                        }
+                        g_ptr_array_add(out, mvm_cidr_to_string(&n));
+                }
+                g_ptr_array_add(out, NULL);
+                g_strfreev(c->allowed_networks);
+                c->allowed_networks = (char **) g_ptr_array_free(g_steal_pointer(&out), FALSE);
+        }
+        if (ports) {
+                g_auto(GStrv) words = split_list(ports);
+                g_autoptr(GPtrArray) out = g_ptr_array_new_with_free_func(g_free);
+
+                for (size_t i = 0; words[i]; i++) {
+                        char *p = parse_host_port(words[i]);
+                        if (!p) {
+                                g_set_error(error, MVM_CONFIG_ERROR, 0,
+                                            "%s: [%s] AllowedHostPorts: \"%s\" is not tcp:PORT or udp:PORT "
+                                            "(PORT from 1 to 65535)", path, GROUP_NETWORK, words[i]);
+                                return FALSE;
+                        }
+                        g_ptr_array_add(out, p);
+                }
+                g_ptr_array_add(out, NULL);
+                g_strfreev(c->allowed_host_ports);
+                c->allowed_host_ports = (char **) g_ptr_array_free(g_steal_pointer(&out), FALSE);
+        }
         return TRUE;
 }
 
@@ -214,7 +328,8 @@ static gboolean read_network(GKeyFile *kf, const char *path, MvmConfig *c, GErro
                 }
         }
         return read_bool(kf, path, GROUP_NETWORK, "NAT", &c->nat, error) &&
-               read_bool(kf, path, GROUP_NETWORK, "AllowVMToVM", &c->allow_vm_to_vm, error);
+               read_bool(kf, path, GROUP_NETWORK, "AllowVMToVM", &c->allow_vm_to_vm, error) &&
+               read_egress(kf, path, c, error);
 }
 
 MvmConfig *mvm_config_load(const char *path, GError **error) {

@@ -35,7 +35,22 @@ typedef struct MvmConfig {
         char **dns;                    /* NULL: "auto", the host's upstream resolvers */
         gboolean nat;
         gboolean allow_vm_to_vm;
+        int egress;                    /* MvmEgress */
+        char **allowed_networks;       /* "A.B.C.D/N", normalised; never NULL */
+        char **allowed_host_ports;     /* "tcp:N" or "udp:N", normalised; never NULL */
 } MvmConfig;
+
+/* What a VM may reach beyond the anti-spoofing that always applies. Ordered from the
+ * strictest: a VM's own choice may only lower the config's. */
+typedef enum MvmEgress {
+        MVM_EGRESS_NONE,       /* nothing forwarded; on the host only AllowedHostPorts= */
+        MVM_EGRESS_INTERNET,   /* global unicast destinations through NAT, nothing private */
+        MVM_EGRESS_OPEN,       /* everything, the host included */
+} MvmEgress;
+
+const char *mvm_egress_to_string(MvmEgress e);
+/* -1 for anything but "none", "internet" and "open". */
+int mvm_egress_from_string(const char *s);
 
 #define MVM_HYPERVISOR_AUTO "auto"
 #define MVM_HYPERVISOR_CLOUD_HYPERVISOR "cloud-hypervisor"

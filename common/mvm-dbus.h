@@ -41,6 +41,7 @@
 #define MVM_OPTION_FORCE           "force"
 #define MVM_OPTION_IP_ADDRESS      "ip-address"
 #define MVM_OPTION_VOLUME_GIB      "volume-gib"
+#define MVM_OPTION_EGRESS          "egress"
 #define MVM_OPTION_FOLLOW          "follow"
 #define MVM_OPTION_LINES           "lines"
 

@@ -43,6 +43,38 @@ int mvm_subnet_parse(const char *s, MvmSubnet *ret) {
         return 0;
 }
 
+int mvm_cidr_parse(const char *s, MvmSubnet *ret) {
+        g_autofree char *addr = NULL;
+        const char *slash;
+        unsigned long prefix = 32;
+        uint32_t a;
+        char *end;
+
+        if (!s)
+                return -EINVAL;
+        slash = strchr(s, '/');
+        addr = slash ? g_strndup(s, (gsize) (slash - s)) : g_strdup(s);
+        if (mvm_ipv4_parse(addr, &a) < 0)
+                return -EINVAL;
+        if (slash) {
+                if (!g_ascii_isdigit(slash[1]) || strlen(slash + 1) > 2)
+                        return -EINVAL;
+                prefix = strtoul(slash + 1, &end, 10);
+                if (*end != '\0' || prefix > 32)
+                        return -ERANGE;
+        }
+        MvmSubnet sub = { .network = a, .prefix = (unsigned) prefix };
+        if ((a & mvm_subnet_netmask(&sub)) != a)
+                return -EINVAL;
+        *ret = sub;
+        return 0;
+}
+
+char *mvm_cidr_to_string(const MvmSubnet *s) {
+        g_autofree char *a = mvm_ipv4_to_string(s->network);
+        return g_strdup_printf("%s/%u", a, s->prefix);
+}
+
 uint32_t mvm_subnet_netmask(const MvmSubnet *s) {
         return s->prefix == 0 ? 0 : UINT32_MAX << (32 - s->prefix);
 }

@@ -25,6 +25,12 @@ uint32_t mvm_subnet_gateway(const MvmSubnet *s);
 bool mvm_subnet_is_vm_address(const MvmSubnet *s, uint32_t a);
 
 int mvm_ipv4_parse(const char *s, uint32_t *ret);
+
+/* Parses a network "A.B.C.D/N" (N from 0 to 32, no host bits set) or a single address
+ * "A.B.C.D" (as /32); for the egress policy's AllowedNetworks=. */
+int mvm_cidr_parse(const char *s, MvmSubnet *ret);
+/* "A.B.C.D/N". */
+char *mvm_cidr_to_string(const MvmSubnet *s);
 char *mvm_ipv4_to_string(uint32_t a);
 
 /* The lowest VM address not in used (a set of GUINT_TO_POINTER(address)); -ENOSPC when

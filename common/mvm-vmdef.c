@@ -20,7 +20,12 @@ void mvm_vmdef_free(MvmVmDef *d) {
         g_free(d->kernel_cmdline);
         g_free(d->ip_address);
         g_free(d->mac_address);
+        g_free(d->egress);
         g_free(d);
+}
+
+bool mvm_vm_egress_is_valid(const char *s) {
+        return g_strcmp0(s, "internet") == 0 || g_strcmp0(s, "none") == 0;
 }
 
 static void add_optional_string(JsonBuilder *b, const char *member, const char *value) {
@@ -59,6 +64,7 @@ char *mvm_vmdef_to_json(const MvmVmDef *d) {
         add_optional_string(b, "kernel-cmdline", d->kernel_cmdline);
         add_optional_string(b, "ip-address", d->ip_address);
         add_optional_string(b, "mac-address", d->mac_address);
+        add_optional_string(b, "egress", d->egress);
         if (d->volume_gib > 0) {
                 json_builder_set_member_name(b, "volume-gib");
                 json_builder_add_int_value(b, (gint64) d->volume_gib);
@@ -218,8 +224,13 @@ MvmVmDef *mvm_vmdef_from_json(const char *data, gssize length, GError **error) {
             !get_optional_string(o, "initramfs", TRUE, &d->initramfs, error) ||
             !get_optional_string(o, "kernel-cmdline", FALSE, &d->kernel_cmdline, error) ||
             !get_optional_string(o, "ip-address", FALSE, &d->ip_address, error) ||
-            !get_optional_string(o, "mac-address", FALSE, &d->mac_address, error))
+            !get_optional_string(o, "mac-address", FALSE, &d->mac_address, error) ||
+            !get_optional_string(o, "egress", FALSE, &d->egress, error))
                 return NULL;
+        if (d->egress && !mvm_vm_egress_is_valid(d->egress)) {
+                g_set_error(error, MVM_VMDEF_ERROR, 0, "\"egress\" is not internet or none");
+                return NULL;
+        }
         if (d->ip_address) {
                 uint32_t a;
                 if (mvm_ipv4_parse(d->ip_address, &a) < 0) {

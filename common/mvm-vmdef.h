@@ -24,7 +24,11 @@ typedef struct MvmVmDef {
         char *ip_address;        /* in the configured subnet, unique; NULL before networking */
         char *mac_address;       /* 02:..., unique */
         uint64_t volume_gib;     /* persistent volume, 0: none */
+        char *egress;            /* "internet" or "none": stricter than the config; NULL = as configured */
 } MvmVmDef;
+
+/* Whether s is an egress policy a VM's owner may choose ("internet" or "none"). */
+bool mvm_vm_egress_is_valid(const char *s);
 
 #define MVM_VMDEF_FORMAT_VERSION 1
 

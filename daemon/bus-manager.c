@@ -158,6 +158,7 @@ static int create_workspace(Manager *m, CreateRequest *req, const char **ret_pat
         def->initramfs = g_strdup(req->options.initramfs);
         def->kernel_cmdline = g_strdup(req->options.kernel_cmdline);
         def->volume_gib = req->options.volume_gib;
+        def->egress = g_strdup(req->options.egress);
         r = pick_address(m, req->options.ip_address, &def->ip_address, &def->mac_address, error);
         if (r < 0) {
                 workspace_abort(base_fd, staging);

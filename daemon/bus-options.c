@@ -3,6 +3,7 @@
 #include "mvm-dbus.h"
 #include "mvm-keys.h"
 #include "mvm-net.h"
+#include "mvm-vmdef.h"
 #include "volume.h"
 
 #include <glib.h>
@@ -16,6 +17,7 @@ void create_options_clear(CreateOptions *o) {
         g_clear_pointer(&o->initramfs, g_free);
         g_clear_pointer(&o->kernel_cmdline, g_free);
         g_clear_pointer(&o->ip_address, g_free);
+        g_clear_pointer(&o->egress, g_free);
 }
 
 /* Printable ASCII only: these end up on command lines and in unit properties. */
@@ -235,10 +237,19 @@ static int handle_create_option(sd_bus_message *m, const char *key, void *userda
                 if (mvm_ipv4_parse(p->options->ip_address, &a) < 0)
                         return sd_bus_error_setf(error, MVM_ERROR_INVALID_ARGUMENT,
                                                  "Option 'ip-address' must be an IPv4 address like 192.168.83.7.");
+        } else if (strcmp(key, MVM_OPTION_EGRESS) == 0) {
+                r = read_string_option(m, key, &p->options->egress, error);
+                if (r < 0)
+                        return r;
+                /* "open" is the admin's to give (the config), never an owner's. */
+                if (!mvm_vm_egress_is_valid(p->options->egress))
+                        return sd_bus_error_setf(error, MVM_ERROR_INVALID_ARGUMENT,
+                                                 "Option 'egress' must be internet or none.");
         } else
                 return sd_bus_error_setf(error, MVM_ERROR_INVALID_ARGUMENT,
                                          "Unknown option '%s' (known: vcpus, memory-mib, authorized-keys, "
-                                         "hypervisor, kernel, initramfs, kernel-cmdline, ip-address, volume-gib).",
+                                         "hypervisor, kernel, initramfs, kernel-cmdline, ip-address, volume-gib, "
+                                         "egress).",
                                          key);
         return 0;
 }

@@ -20,6 +20,7 @@ typedef struct CreateOptions {
         char *kernel_cmdline;
         char *ip_address;       /* NULL: the lowest free one */
         uint64_t volume_gib;    /* 0: no persistent volume */
+        char *egress;           /* "internet" or "none"; NULL: as configured */
 } CreateOptions;
 
 typedef struct DeleteOptions {

@@ -6,6 +6,7 @@
 #include "bus.h"
 #include "log.h"
 #include "manager.h"
+#include "network.h"
 #include "mvm-dbus.h"
 #include "mvm-macro.h"
 #include "hypervisor.h"
@@ -402,6 +403,16 @@ static int property_get(sd_bus *bus, const char *path, const char *interface, co
                 return sd_bus_message_append(reply, "b", (int) vm->def->autostart);
         if (strcmp(property, "FailureReason") == 0)
                 return sd_bus_message_append(reply, "s", vm->failure_reason ?: "");
+        if (strcmp(property, "Egress") == 0)
+                return sd_bus_message_append(reply, "s", mvm_egress_to_string(vm_egress(vm)));
+        if (strcmp(property, "DroppedPackets") == 0) {
+                uint64_t dropped = 0;
+
+                /* Read from the kernel's counters when asked: they change with every packet. */
+                if (vm->tap && vm->state != VM_STATE_STOPPED && vm->state != VM_STATE_FAILED)
+                        (void) network_vm_dropped(vm->tap, &dropped);
+                return sd_bus_message_append(reply, "t", dropped);
+        }
         return -EINVAL;
 }
 
@@ -424,6 +435,9 @@ const sd_bus_vtable vm_vtable[] = {
         SD_BUS_PROPERTY("StartedAt", "t", property_get, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("Autostart", "b", property_get, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("FailureReason", "s", property_get, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("Egress", "s", property_get, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        /* No signal: a counter, read when asked. */
+        SD_BUS_PROPERTY("DroppedPackets", "t", property_get, 0, 0),
         SD_BUS_METHOD_WITH_ARGS("Delete",
                                 SD_BUS_ARGS("a{sv}", options),
                                 SD_BUS_NO_RESULT,

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "config.h"
+#include "firewall.h"
 #include "fs-util.h"
 #include "log.h"
 #include "manager.h"
@@ -16,6 +17,7 @@
 #include <netlink/route/addr.h>
 #include <netlink/route/link.h>
 #include <netlink/route/link/bridge.h>
+#include <netlink/route/neighbour.h>
 #include <netlink/route/route.h>
 #include <nftables/libnftables.h>
 #include <pwd.h>
@@ -261,43 +263,44 @@ static int nft_run(const char *script, char **ret_error) {
         return r == 0 ? 0 : -EIO;
 }
 
+/* The parameters of the tables; gateway_text is the caller's buffer for the address. */
+static FirewallParams firewall_params(Manager *m, const char *uplink, char **gateway_text) {
+        *gateway_text = mvm_ipv4_to_string(mvm_subnet_gateway(&m->subnet));
+        return (FirewallParams) {
+                .bridge = m->config->bridge,
+                .subnet = m->config->subnet,
+                .gateway = *gateway_text,
+                .uplink = uplink,
+                .nat = m->config->nat,
+                .allow_vm_to_vm = m->config->allow_vm_to_vm,
+                .allowed_networks = m->config->allowed_networks,
+                .allowed_host_ports = m->config->allowed_host_ports,
+        };
+}
+
 static int ensure_nft(Manager *m, const char *uplink, sd_bus_error *error) {
-        g_autoptr(GString) s = g_string_new(NULL);
-        g_autofree char *nft_error = NULL;
-        const char *br = m->config->bridge;
+        g_autofree char *gw = NULL, *nft_error = NULL;
+        FirewallParams p = firewall_params(m, uplink, &gw);
+        g_autofree char *script = firewall_base_script(&p);
         int r;
 
         /* Replace our tables as a whole; nothing outside them is touched. */
-        g_string_append(s, "table ip " NFT_TABLE "\ndelete table ip " NFT_TABLE "\n");
-        g_string_append(s, "table bridge " NFT_TABLE "\ndelete table bridge " NFT_TABLE "\n");
-        g_string_append_printf(s,
-                "table ip " NFT_TABLE " {\n"
-                "  chain forward {\n"
-                "    type filter hook forward priority filter; policy accept;\n"
-                "    oifname \"%s\" ct state established,related accept\n"
-                "    oifname \"%s\" iifname != \"%s\" drop\n", br, br, br);
-        /* A VM routing to another through the host: the bridge table cannot see that. */
-        if (!m->config->allow_vm_to_vm)
-                g_string_append_printf(s, "    iifname \"%s\" oifname \"%s\" drop\n", br, br);
-        g_string_append(s, "  }\n");
-        if (m->config->nat && uplink)
-                g_string_append_printf(s,
-                        "  chain postrouting {\n"
-                        "    type nat hook postrouting priority srcnat; policy accept;\n"
-                        "    ip saddr %s oifname \"%s\" masquerade\n"
-                        "  }\n", m->config->subnet, uplink);
-        g_string_append(s, "}\n");
-        if (!m->config->allow_vm_to_vm)
-                g_string_append(s,
-                        "table bridge " NFT_TABLE " {\n"
-                        "  chain forward {\n"
-                        "    type filter hook forward priority filter; policy accept;\n"
-                        "    iifname \"" MVM_TAP_PREFIX "*\" oifname \"" MVM_TAP_PREFIX "*\" drop\n"
-                        "  }\n"
-                        "}\n");
-        r = nft_run(s->str, &nft_error);
+        r = nft_run(script, &nft_error);
         if (r < 0)
                 return sd_bus_error_setf(error, MVM_ERROR_FAILED, "Cannot install the nftables rules: %s",
+                                         nft_error ?: "unknown error");
+        return 0;
+}
+
+/* The DNS servers VMs may reach, as guests are told (the host's resolv.conf may have
+ * changed since the last VM started). */
+static int update_dns(Manager *m, sd_bus_error *error) {
+        g_auto(GStrv) servers = network_guest_dns(m);
+        g_autofree char *script = firewall_dns_script(servers);
+        g_autofree char *nft_error = NULL;
+
+        if (nft_run(script, &nft_error) < 0)
+                return sd_bus_error_setf(error, MVM_ERROR_FAILED, "Cannot set the DNS servers' rules: %s",
                                          nft_error ?: "unknown error");
         return 0;
 }
@@ -309,7 +312,7 @@ int network_ensure(Manager *m, sd_bus_error *error) {
         int r, fwd;
 
         if (m->network_up)
-                return 0;
+                return update_dns(m, error);
         r = nl_open(&sock);
         if (r < 0)
                 return sd_bus_error_set_errnof(error, -r, "Cannot open a netlink socket: %s", strerror(-r));
@@ -340,11 +343,14 @@ int network_ensure(Manager *m, sd_bus_error *error) {
         r = ensure_nft(m, uplink, error);
         if (r < 0)
                 return r;
+        r = update_dns(m, error);
+        if (r < 0)
+                return r;
         state_save(&st);
-        log_info("Network up: bridge %s, %s, NAT %s.", m->config->bridge, m->config->subnet,
-                 m->config->nat && uplink ? uplink : "off");
+        log_info("Network up: bridge %s, %s, NAT %s, egress %s.", m->config->bridge, m->config->subnet,
+                 m->config->nat && uplink ? uplink : "off", mvm_egress_to_string(m->config->egress));
         m->network_up = true;
-        return 0;
+        return 1;
 }
 
 void network_release(Manager *m) {
@@ -492,4 +498,106 @@ char **network_guest_dns(Manager *m) {
                 add_resolvers("/run/systemd/resolve/resolv.conf", servers, &stub);
         g_ptr_array_add(servers, NULL);
         return (char **) g_ptr_array_free(g_steal_pointer(&servers), FALSE);
+}
+
+static void rtnl_neigh_putp(struct rtnl_neigh **n) {
+        if (*n)
+                rtnl_neigh_put(*n);
+}
+
+/* The host's neighbour entry for a VM's address, pinned to its MAC: ARP from a guest
+ * can never move it (add) or it goes with the VM (remove). */
+static int neighbour_set(struct nl_sock *sock, int ifindex, const char *ip, const char *mac, bool add) {
+        _cleanup_(rtnl_neigh_putp) struct rtnl_neigh *n = rtnl_neigh_alloc();
+        _cleanup_(nl_addr_putp) struct nl_addr *dst = NULL, *ll = NULL;
+        int r;
+
+        if (!n)
+                return -NLE_NOMEM;
+        r = nl_addr_parse(ip, AF_INET, &dst);
+        if (r < 0)
+                return r;
+        rtnl_neigh_set_ifindex(n, ifindex);
+        rtnl_neigh_set_family(n, AF_INET);
+        r = rtnl_neigh_set_dst(n, dst);
+        if (r < 0)
+                return r;
+        if (!add)
+                return rtnl_neigh_delete(sock, n, 0);
+        r = nl_addr_parse(mac, AF_LLC, &ll);
+        if (r < 0)
+                return r;
+        rtnl_neigh_set_lladdr(n, ll);
+        rtnl_neigh_set_state(n, NUD_PERMANENT);
+        return rtnl_neigh_add(sock, n, NLM_F_CREATE | NLM_F_REPLACE);
+}
+
+static int bridge_ifindex(Manager *m, struct nl_sock *sock) {
+        _cleanup_(rtnl_link_putp) struct rtnl_link *bridge = NULL;
+        int r = rtnl_link_get_kernel(sock, 0, m->config->bridge, &bridge);
+
+        return r < 0 ? r : rtnl_link_get_ifindex(bridge);
+}
+
+int network_vm_add(Manager *m, const FirewallVm *vm, sd_bus_error *error) {
+        _cleanup_(nl_socket_freep) struct nl_sock *sock = NULL;
+        g_autofree char *gw = NULL, *script = NULL, *nft_error = NULL;
+        FirewallParams p = firewall_params(m, NULL, &gw);
+        int r, ifindex;
+
+        script = firewall_vm_add_script(&p, vm);
+        if (nft_run(script, &nft_error) < 0)
+                return sd_bus_error_setf(error, MVM_ERROR_FAILED, "Cannot install the firewall rules of %s: %s",
+                                         vm->tap, nft_error ?: "unknown error");
+        r = nl_open(&sock);
+        if (r < 0)
+                return sd_bus_error_set_errnof(error, -r, "Cannot open a netlink socket: %s", strerror(-r));
+        ifindex = bridge_ifindex(m, sock);
+        if (ifindex < 0)
+                return nl_fail(error, ifindex, "Cannot find the bridge");
+        r = neighbour_set(sock, ifindex, vm->ip, vm->mac, true);
+        if (r < 0)
+                return nl_fail(error, r, "Cannot pin the VM's neighbour entry");
+        return 0;
+}
+
+void network_vm_remove(Manager *m, const char *tap, const char *ip) {
+        _cleanup_(nl_socket_freep) struct nl_sock *sock = NULL;
+        g_autofree char *script = firewall_vm_remove_script(tap, ip);
+        g_autofree char *nft_error = NULL;
+        int ifindex;
+
+        /* Without the tables (the network went down first) there is nothing to remove. */
+        if (m->network_up && nft_run(script, &nft_error) < 0)
+                log_warning("Cannot remove the firewall rules of %s: %s", tap, nft_error ?: "unknown error");
+        if (nl_open(&sock) < 0 || (ifindex = bridge_ifindex(m, sock)) < 0)
+                return;
+        (void) neighbour_set(sock, ifindex, ip, NULL, false);
+}
+
+int network_vm_dropped(const char *tap, uint64_t *ret) {
+        g_autofree char *counter = firewall_counter_name(tap);
+        g_autofree char *script = g_strdup_printf("list counter bridge " NFT_TABLE " %s\n"
+                                                  "list counter ip " NFT_TABLE " %s\n", counter, counter);
+        struct nft_ctx *nft = nft_ctx_new(NFT_CTX_DEFAULT);
+        uint64_t total = 0;
+        const char *out;
+        int r;
+
+        if (!nft)
+                return -ENOMEM;
+        nft_ctx_buffer_output(nft);
+        nft_ctx_buffer_error(nft);
+        r = nft_run_cmd_from_buffer(nft, script);
+        if (r == 0) {
+                /* "packets N bytes M", once per table. */
+                out = nft_ctx_get_output_buffer(nft);
+                for (const char *p = out; p && (p = strstr(p, "packets ")); p += strlen("packets "))
+                        total += g_ascii_strtoull(p + strlen("packets "), NULL, 10);
+        }
+        nft_ctx_free(nft);
+        if (r != 0)
+                return -ENOENT;
+        *ret = total;
+        return 0;
 }

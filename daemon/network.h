@@ -2,7 +2,10 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <systemd/sd-bus.h>
+
+#include "firewall.h"
 
 typedef struct Manager Manager;
 
@@ -10,8 +13,10 @@ typedef struct Manager Manager;
  * and microvmd's own nftables tables (NAT out of the uplink, nothing in from outside,
  * VMs apart from each other). Set up with the first running VM, removed after the last. */
 
-/* Brings the bridge, forwarding and the nftables tables up (idempotent). An existing
- * bridge of that name is adopted only if it has the host's address. */
+/* Brings the bridge, forwarding and the nftables tables up (idempotent); updates the
+ * DNS servers VMs may reach. An existing bridge of that name is adopted only if it has
+ * the host's address. Returns 1 when it (re)built the tables, so that the per-VM rules
+ * of VMs still running must be added again, 0 when they were up. */
 int network_ensure(Manager *m, sd_bus_error *error);
 
 /* Removes what network_ensure() added. */
@@ -24,6 +29,15 @@ bool network_has_state(void);
  * bridge and brings it up. */
 int network_tap_add(Manager *m, const char *tap, sd_bus_error *error);
 void network_tap_remove(Manager *m, const char *tap);
+
+/* Adds (or replaces) the VM's anti-spoofing and egress rules and pins the host's
+ * neighbour entry for its address to its MAC. */
+int network_vm_add(Manager *m, const FirewallVm *vm, sd_bus_error *error);
+void network_vm_remove(Manager *m, const char *tap, const char *ip);
+
+/* Packets the policy dropped for the VM of tap since its rules were added; -ENOENT
+ * when it has none. */
+int network_vm_dropped(const char *tap, uint64_t *ret);
 
 /* Deletes taps of ours (MVM_TAP_PREFIX) that no running VM uses. */
 void network_remove_stale_taps(Manager *m);

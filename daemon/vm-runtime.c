@@ -31,6 +31,11 @@
 /* Guest RAM is counted in the unit's cgroup; QEMU's TCG translation cache and device
  * emulation need room beyond it. */
 #define HYPERVISOR_MEMORY_OVERHEAD_MIB 1536
+/* What the guest prints: at info, at most this many lines per interval (journald scales
+ * the burst up with the free disk space). */
+#define GUEST_OUTPUT_LOG_LEVEL 6 /* LOG_INFO */
+#define GUEST_OUTPUT_RATE_LIMIT_INTERVAL_USEC (10 * G_USEC_PER_SEC)
+#define GUEST_OUTPUT_RATE_LIMIT_BURST 1000u
 
 /* The SSH host keys reach the guest inside the workspace share (WORKSPACE/ssh-host-keys).
  * A share of its own, or of a credentials directory the owner names, would point the
@@ -171,12 +176,42 @@ static int vm_network_up(Vm *vm, char **ret_tap, sd_bus_error *error) {
         r = network_ensure(m, error);
         if (r < 0)
                 return r;
+        if (r > 0)
+                vm_runtime_restore_firewall(m);
         tap = mvm_tap_name(&m->subnet, a);
         r = network_tap_add(m, tap, error);
         if (r < 0)
                 return r;
+        r = network_vm_add(m, &(FirewallVm) { .tap = tap, .ip = vm->def->ip_address, .mac = vm->def->mac_address,
+                                              .egress = vm_egress(vm) }, error);
+        if (r < 0) {
+                network_vm_remove(m, tap, vm->def->ip_address);
+                network_tap_remove(m, tap);
+                return r;
+        }
         *ret_tap = g_steal_pointer(&tap);
         return 0;
+}
+
+/* The tables were (re)built: the VMs that still run get their rules back. Until then
+ * their taps are shut, never open. */
+void vm_runtime_restore_firewall(Manager *m) {
+        GHashTableIter it;
+        gpointer value;
+
+        g_hash_table_iter_init(&it, m->vms);
+        while (g_hash_table_iter_next(&it, NULL, &value)) {
+                Vm *vm = value;
+                _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+
+                if (vm->state == VM_STATE_STOPPED || vm->state == VM_STATE_FAILED || !vm->tap ||
+                    !vm->def->ip_address || !vm->def->mac_address)
+                        continue;
+                if (network_vm_add(m, &(FirewallVm) { .tap = vm->tap, .ip = vm->def->ip_address,
+                                                      .mac = vm->def->mac_address, .egress = vm_egress(vm) },
+                                   &error) < 0)
+                        log_error("Cannot restore the firewall rules of VM %s: %s", vm->def->name, error.message);
+        }
 }
 
 /* The network settings for the guest, on its kernel command line (microvmd's own
@@ -206,8 +241,11 @@ static char *guest_owner_cmdline(Vm *vm) {
 static void vm_network_down(Vm *vm) {
         Manager *m = vm->manager;
 
-        if (vm->tap)
+        if (vm->tap) {
+                if (vm->def->ip_address)
+                        network_vm_remove(m, vm->tap, vm->def->ip_address);
                 network_tap_remove(m, vm->tap);
+        }
         g_clear_pointer(&vm->tap, g_free);
         if (m->network_up && !manager_any_vm_active(m))
                 network_release(m);
@@ -303,6 +341,21 @@ typedef struct ShareUnitData {
         const char *hypervisor_unit;
 } ShareUnitData;
 
+/* The serial console is the hypervisor's standard output, written by the guest: it is
+ * logged as it is, never with a level the guest chose ("<0>" would be an emergency that
+ * journald sends to every terminal), and a guest writing as fast as it can is cut off
+ * by journald's rate limit for the unit instead of flooding the journal. */
+static int unit_property_guest_output(sd_bus_message *msg) {
+        int r;
+
+        if ((r = unit_property_bool(msg, "SyslogLevelPrefix", false)) < 0 ||
+            (r = sd_bus_message_append(msg, "(sv)", "SyslogLevel", "i", GUEST_OUTPUT_LOG_LEVEL)) < 0 ||
+            (r = unit_property_u64(msg, "LogRateLimitIntervalUSec", GUEST_OUTPUT_RATE_LIMIT_INTERVAL_USEC)) < 0 ||
+            (r = sd_bus_message_append(msg, "(sv)", "LogRateLimitBurst", "u", GUEST_OUTPUT_RATE_LIMIT_BURST)) < 0)
+                return r;
+        return 0;
+}
+
 static int append_common_service_properties(sd_bus_message *msg, const char *hypervisor_unit) {
         char *part_of[] = { (char *) hypervisor_unit, NULL };
         int r;
@@ -319,7 +372,8 @@ static int append_common_service_properties(sd_bus_message *msg, const char *hyp
             (r = unit_property_bool(msg, "ProtectControlGroups", true)) < 0 ||
             (r = unit_property_bool(msg, "RestrictSUIDSGID", true)) < 0 ||
             (r = unit_property_bool(msg, "LockPersonality", true)) < 0 ||
-            (r = unit_property_bool(msg, "RestrictRealtime", true)) < 0)
+            (r = unit_property_bool(msg, "RestrictRealtime", true)) < 0 ||
+            (r = unit_property_guest_output(msg)) < 0)
                 return r;
         return 0;
 }
@@ -449,7 +503,8 @@ static int build_hypervisor_unit(sd_bus_message *msg, void *data) {
             (r = unit_property_bool(msg, "ProtectHostname", true)) < 0 ||
             (r = unit_property_bool(msg, "RestrictSUIDSGID", true)) < 0 ||
             (r = unit_property_bool(msg, "RestrictRealtime", true)) < 0 ||
-            (r = unit_property_bool(msg, "LockPersonality", true)) < 0)
+            (r = unit_property_bool(msg, "LockPersonality", true)) < 0 ||
+            (r = unit_property_guest_output(msg)) < 0)
                 return r;
         return 0;
 }
@@ -638,8 +693,10 @@ fail:
         }
         stop_share_units(m, def->name);
         runtime_dir_remove(def->name);
-        if (tap)
+        if (tap) {
+                network_vm_remove(m, tap, def->ip_address);
                 network_tap_remove(m, tap);
+        }
         if (m->network_up && !manager_any_vm_active(m))
                 network_release(m);
         return r < 0 ? r : -EIO;
@@ -900,8 +957,11 @@ void vm_runtime_reconcile_network(Manager *m) {
                         network_release(m);
                 return;
         }
-        if (network_ensure(m, &error) < 0)
+        if (network_ensure(m, &error) < 0) {
                 log_error("Cannot restore the network of the running VMs: %s", error.message);
+                return;
+        }
+        vm_runtime_restore_firewall(m);
 }
 
 void vm_runtime_autostart(Manager *m) {

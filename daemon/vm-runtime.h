@@ -34,6 +34,9 @@ void vm_runtime_reconcile(Manager *m);
 /* Keeps the network of running VMs and removes what a crash left behind. */
 void vm_runtime_reconcile_network(Manager *m);
 
+/* After the nftables tables were (re)built: the rules of every VM that still runs. */
+void vm_runtime_restore_firewall(Manager *m);
+
 /* Starts the VMs marked autostart that are not running. */
 void vm_runtime_autostart(Manager *m);
 

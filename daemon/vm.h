@@ -5,6 +5,7 @@
 #include <systemd/sd-bus.h>
 #include <systemd/sd-event.h>
 
+#include "mvm-config.h"
 #include "mvm-vmdef.h"
 
 typedef struct Manager Manager;
@@ -52,6 +53,9 @@ Vm *vm_new(Manager *m, MvmVmDef *def);
 void vm_free(Vm *vm);
 
 const char *vm_state_to_string(VmState state);
+
+/* The VM's effective egress policy: the config's, or the VM's own if that is stricter. */
+MvmEgress vm_egress(const Vm *vm);
 
 /* microvm-NAME.service: the hypervisor's unit. */
 char *vm_unit_name(const char *name);

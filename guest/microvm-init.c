@@ -568,7 +568,7 @@ static void read_cmdline(Init *init) {
 static void mount_shares(Init *init) {
         GuestConfig *c = &init->config;
 
-        if (mount_share("software", c->software, MS_RDONLY | MS_NODEV) == 0) {
+        if (mount_share("software", c->software, MS_RDONLY | MS_NOSUID | MS_NODEV) == 0) {
                 init->software_mounted = true;
                 guest_log("software share mounted read-only on %s", c->software);
         }

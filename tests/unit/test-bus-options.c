@@ -129,6 +129,26 @@ static void test_create_volume(void) {
         assert_refused(big, "'volume-gib' must be from 0");
 }
 
+/* An owner may make a VM stricter, never more open than the config: no "open". */
+static void test_create_egress(void) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *none = new_call(), *open = new_call(), *bad = new_call(),
+                                                        *type = new_call();
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        CreateOptions o = {};
+
+        g_assert_cmpint(sd_bus_message_append(none, "a{sv}", 1, "egress", "s", "none"), >=, 0);
+        g_assert_cmpint(parse_create(none, &o, &error), >=, 0);
+        g_assert_cmpstr(o.egress, ==, "none");
+        create_options_clear(&o);
+        g_assert_null(o.egress);
+        g_assert_cmpint(sd_bus_message_append(open, "a{sv}", 1, "egress", "s", "open"), >=, 0);
+        assert_refused(open, "'egress' must be internet or none");
+        g_assert_cmpint(sd_bus_message_append(bad, "a{sv}", 1, "egress", "s", "Internet"), >=, 0);
+        assert_refused(bad, "'egress' must be internet or none");
+        g_assert_cmpint(sd_bus_message_append(type, "a{sv}", 1, "egress", "b", true), >=, 0);
+        assert_refused(type, "'egress' must be of type 's'");
+}
+
 static void test_create_unknown_and_duplicate(void) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *a = new_call(), *b = new_call();
 
@@ -203,6 +223,7 @@ int main(int argc, char *argv[]) {
         g_test_add_func("/bus-options/create/unknown-and-duplicate", test_create_unknown_and_duplicate);
         g_test_add_func("/bus-options/create/bad-keys", test_create_bad_keys);
         g_test_add_func("/bus-options/create/volume", test_create_volume);
+        g_test_add_func("/bus-options/create/egress", test_create_egress);
         g_test_add_func("/bus-options/create/too-many-keys", test_create_too_many_keys);
         g_test_add_func("/bus-options/delete", test_delete_options);
         r = g_test_run();

@@ -185,7 +185,10 @@ static void test_guest_hypervisor_network(Fixture *f, gconstpointer data) {
                 "Uplink=eth1\n"
                 "DNS=9.9.9.9, 1.1.1.1\n"
                 "NAT=false\n"
-                "AllowVMToVM=true\n", &error);
+                "AllowVMToVM=true\n"
+                "Egress=open\n"
+                "AllowedNetworks=192.168.1.0/24, 10.1.2.3\n"
+                "AllowedHostPorts=tcp:3128 UDP:053\n", &error);
 
         g_assert_no_error(error);
         g_assert_nonnull(c);
@@ -208,6 +211,13 @@ static void test_guest_hypervisor_network(Fixture *f, gconstpointer data) {
         g_assert_cmpstr(c->dns[1], ==, "1.1.1.1");
         g_assert_false(c->nat);
         g_assert_true(c->allow_vm_to_vm);
+        g_assert_cmpint(c->egress, ==, MVM_EGRESS_OPEN);
+        g_assert_cmpuint(g_strv_length(c->allowed_networks), ==, 2);
+        g_assert_cmpstr(c->allowed_networks[0], ==, "192.168.1.0/24");
+        g_assert_cmpstr(c->allowed_networks[1], ==, "10.1.2.3/32");
+        g_assert_cmpuint(g_strv_length(c->allowed_host_ports), ==, 2);
+        g_assert_cmpstr(c->allowed_host_ports[0], ==, "tcp:3128");
+        g_assert_cmpstr(c->allowed_host_ports[1], ==, "udp:53");
 
         /* The documented defaults. */
         g_assert_cmpstr(d->kernel_cmdline, ==, "console=ttyS0 panic=-1");
@@ -222,6 +232,12 @@ static void test_guest_hypervisor_network(Fixture *f, gconstpointer data) {
         g_assert_null(d->dns);
         g_assert_true(d->nat);
         g_assert_false(d->allow_vm_to_vm);
+        g_assert_cmpint(d->egress, ==, MVM_EGRESS_INTERNET);
+        g_assert_cmpstr(mvm_egress_to_string(d->egress), ==, "internet");
+        g_assert_nonnull(d->allowed_networks);
+        g_assert_cmpuint(g_strv_length(d->allowed_networks), ==, 0);
+        g_assert_nonnull(d->allowed_host_ports);
+        g_assert_cmpuint(g_strv_length(d->allowed_host_ports), ==, 0);
 }
 
 static void test_guest_hypervisor_network_refused(Fixture *f, gconstpointer data) {
@@ -241,6 +257,42 @@ static void test_guest_hypervisor_network_refused(Fixture *f, gconstpointer data
         assert_refused(f, "[Network]\nDNS=1.1.1.1,dns.example\n", "DNS");
         assert_refused(f, "[Network]\nNAT=maybe\n", "NAT");
         assert_refused(f, "[Network]\nAllowVMToVM=2\n", "AllowVMToVM");
+        assert_refused(f, "[Network]\nEgress=all\n", "Egress");
+        assert_refused(f, "[Network]\nEgress=\n", "Egress");
+        assert_refused(f, "[Network]\nAllowedNetworks=192.168.1.1/24\n", "AllowedNetworks");
+        assert_refused(f, "[Network]\nAllowedNetworks=192.168.1.0/33\n", "AllowedNetworks");
+        assert_refused(f, "[Network]\nAllowedNetworks=mirror.example\n", "AllowedNetworks");
+        assert_refused(f, "[Network]\nAllowedNetworks=fd00::/8\n", "AllowedNetworks");
+        assert_refused(f, "[Network]\nAllowedHostPorts=3128\n", "AllowedHostPorts");
+        assert_refused(f, "[Network]\nAllowedHostPorts=tcp:0\n", "AllowedHostPorts");
+        assert_refused(f, "[Network]\nAllowedHostPorts=tcp:65536\n", "AllowedHostPorts");
+        assert_refused(f, "[Network]\nAllowedHostPorts=sctp:22\n", "AllowedHostPorts");
+        assert_refused(f, "[Network]\nAllowedHostPorts=tcp:22-80\n", "AllowedHostPorts");
+}
+
+static void test_egress_keys(Fixture *f, gconstpointer data) {
+        static const char *const policies[] = { "none", "internet", "open" };
+        g_autoptr(GError) error = NULL;
+
+        for (size_t i = 0; i < G_N_ELEMENTS(policies); i++) {
+                g_autofree char *text = g_strdup_printf("[Network]\nEgress= %s \n", policies[i]);
+                g_autoptr(MvmConfig) c = load_text(f, text, &error);
+
+                g_assert_no_error(error);
+                g_assert_cmpstr(mvm_egress_to_string(c->egress), ==, policies[i]);
+                g_assert_cmpint(mvm_egress_from_string(policies[i]), ==, c->egress);
+        }
+        /* Ordered from the strictest: a VM's own choice may only lower the config's. */
+        g_assert_cmpint(MVM_EGRESS_NONE, <, MVM_EGRESS_INTERNET);
+        g_assert_cmpint(MVM_EGRESS_INTERNET, <, MVM_EGRESS_OPEN);
+        g_assert_cmpint(mvm_egress_from_string("Internet"), ==, -1);
+        g_assert_cmpint(mvm_egress_from_string(NULL), ==, -1);
+
+        /* Empty lists are allowed and mean none. */
+        g_autoptr(MvmConfig) c = load_text(f, "[Network]\nAllowedNetworks=\nAllowedHostPorts=\n", &error);
+        g_assert_no_error(error);
+        g_assert_cmpuint(g_strv_length(c->allowed_networks), ==, 0);
+        g_assert_cmpuint(g_strv_length(c->allowed_host_ports), ==, 0);
 }
 
 /* Each key alone changes only its own field. */
@@ -469,6 +521,7 @@ int main(int argc, char *argv[]) {
         ADD("/config/unknown-group", test_unknown_group);
         ADD("/config/guest-hypervisor-network", test_guest_hypervisor_network);
         ADD("/config/guest-hypervisor-network-refused", test_guest_hypervisor_network_refused);
+        ADD("/config/egress-keys", test_egress_keys);
         ADD("/config/unknown-key", test_unknown_key);
         ADD("/config/bad-numbers", test_bad_numbers);
         ADD("/config/defaults-above-max", test_defaults_above_max);

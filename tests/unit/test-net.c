@@ -41,6 +41,38 @@ static void test_subnet_parse(void) {
         g_assert_cmpint(mvm_subnet_parse(NULL, &s), ==, -EINVAL);
 }
 
+static void test_cidr_parse(void) {
+        static const struct {
+                const char *in, *out;
+        } good[] = {
+                { "192.168.1.0/24", "192.168.1.0/24" },
+                { "10.1.2.3", "10.1.2.3/32" },
+                { "10.1.2.3/32", "10.1.2.3/32" },
+                { "0.0.0.0/0", "0.0.0.0/0" },
+                { "203.0.113.0/25", "203.0.113.0/25" },
+        };
+        static const char *const bad[] = {
+                "", "/24", "192.168.1.1/24", "192.168.1.0/33", "192.168.1.0/", "192.168.1.0/2x",
+                "192.168.1.0/-1", "192.168.1.0/024", "192.168.1", "fd00::/8", "mirror.example", NULL,
+        };
+        MvmSubnet s;
+
+        for (size_t i = 0; i < G_N_ELEMENTS(good); i++) {
+                g_autofree char *text = NULL;
+
+                g_assert_cmpint(mvm_cidr_parse(good[i].in, &s), ==, 0);
+                text = mvm_cidr_to_string(&s);
+                g_assert_cmpstr(text, ==, good[i].out);
+        }
+        for (size_t i = 0; bad[i]; i++) {
+                if (mvm_cidr_parse(bad[i], &s) == 0) {
+                        g_test_message("'%s' was accepted as a network", bad[i]);
+                        g_test_fail();
+                }
+        }
+        g_assert_cmpint(mvm_cidr_parse(NULL, &s), <, 0);
+}
+
 static void test_vm_address(void) {
         MvmSubnet s;
 
@@ -115,6 +147,7 @@ static void test_tap_names(void) {
 int main(int argc, char *argv[]) {
         g_test_init(&argc, &argv, NULL);
         g_test_add_func("/net/subnet-parse", test_subnet_parse);
+        g_test_add_func("/net/cidr-parse", test_cidr_parse);
         g_test_add_func("/net/vm-address", test_vm_address);
         g_test_add_func("/net/allocate-reuse-exhaust", test_allocate_reuse_exhaust);
         g_test_add_func("/net/mac", test_mac);

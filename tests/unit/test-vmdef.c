@@ -38,6 +38,7 @@ static void assert_same(const MvmVmDef *a, const MvmVmDef *b) {
         g_assert_cmpstr(a->ip_address, ==, b->ip_address);
         g_assert_cmpstr(a->mac_address, ==, b->mac_address);
         g_assert_cmpuint(a->volume_gib, ==, b->volume_gib);
+        g_assert_cmpstr(a->egress, ==, b->egress);
 }
 
 static void check_round_trip(const MvmVmDef *d) {
@@ -78,6 +79,10 @@ static void test_optional_members_refused(void) {
                 "\"mac-address\": \"02:00:00:00:00\"",
                 "\"volume-gib\": 0",
                 "\"volume-gib\": \"8\"",
+                /* "open" is the config's to give, never a VM's. */
+                "\"egress\": \"open\"",
+                "\"egress\": \"\"",
+                "\"egress\": true",
         };
 
         for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
@@ -107,7 +112,8 @@ static void test_round_trip(void) {
                 /* The optional members. */
                 { "full", 1000, 2, 1024, "/var/lib/microvm/workspaces/full", 5, (char *) "qemu", true,
                   (char *) "/boot/k", (char *) "/boot/i", (char *) "console=ttyS0 quiet", (char *) "192.168.83.7",
-                  (char *) "02:00:de:ad:be:ef", 8 },
+                  (char *) "02:00:de:ad:be:ef", 8, (char *) "none" },
+                { "strict", 1000, 1, 512, "/w/strict", 6, .egress = (char *) "internet" },
         };
 
         for (size_t i = 0; i < G_N_ELEMENTS(defs); i++)
