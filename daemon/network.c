@@ -192,10 +192,18 @@ static int ensure_bridge(Manager *m, struct nl_sock *sock, NetworkState *st, sd_
                                                  name, gw_text, m->subnet.prefix);
         } else {
                 _cleanup_(rtnl_link_putp) struct rtnl_link *bridge = rtnl_link_bridge_alloc();
+                _cleanup_(nl_addr_putp) struct nl_addr *mac_addr = NULL;
+                g_autoptr(GHashTable) no_macs = g_hash_table_new(g_str_hash, g_str_equal);
+                g_autofree char *mac = mvm_mac_generate(no_macs);
 
                 if (!bridge)
                         return -ENOMEM;
                 rtnl_link_set_name(bridge, name);
+                /* A MAC of its own: otherwise the bridge takes the lowest of its ports' and
+                 * changes it as taps come and go, which flushes every neighbour entry on
+                 * it, the pinned ones of the VMs included. */
+                if (nl_addr_parse(mac, AF_LLC, &mac_addr) >= 0)
+                        rtnl_link_set_addr(bridge, mac_addr);
                 r = rtnl_link_add(sock, bridge, NLM_F_CREATE | NLM_F_EXCL);
                 if (r < 0)
                         return nl_fail(error, r, "Cannot create the bridge");
@@ -559,6 +567,19 @@ int network_vm_add(Manager *m, const FirewallVm *vm, sd_bus_error *error) {
         if (r < 0)
                 return nl_fail(error, r, "Cannot pin the VM's neighbour entry");
         return 0;
+}
+
+int network_vm_pin(Manager *m, const char *ip, const char *mac) {
+        _cleanup_(nl_socket_freep) struct nl_sock *sock = NULL;
+        int r, ifindex;
+
+        r = nl_open(&sock);
+        if (r < 0)
+                return r;
+        ifindex = bridge_ifindex(m, sock);
+        if (ifindex < 0)
+                return -ENODEV;
+        return neighbour_set(sock, ifindex, ip, mac, true) < 0 ? -EIO : 0;
 }
 
 void network_vm_remove(Manager *m, const char *tap, const char *ip) {

@@ -35,6 +35,10 @@ void network_tap_remove(Manager *m, const char *tap);
 int network_vm_add(Manager *m, const FirewallVm *vm, sd_bus_error *error);
 void network_vm_remove(Manager *m, const char *tap, const char *ip);
 
+/* Pins the host's neighbour entry for a running VM again: an adopted bridge whose MAC
+ * follows its ports flushes them when a tap joins. */
+int network_vm_pin(Manager *m, const char *ip, const char *mac);
+
 /* Packets the policy dropped for the VM of tap since its rules were added; -ENOENT
  * when it has none. */
 int network_vm_dropped(const char *tap, uint64_t *ret);

@@ -159,6 +159,26 @@ static void build_shares(Manager *m, Vm *vm, const char *runtime_dir, ShareSet *
         };
 }
 
+static bool vm_has_network(const Vm *vm) {
+        return vm->state != VM_STATE_STOPPED && vm->state != VM_STATE_FAILED && vm->tap && vm->def->ip_address &&
+               vm->def->mac_address;
+}
+
+/* A tap joining a bridge without a MAC of its own may have flushed the neighbour
+ * entries of the VMs already running. */
+static void pin_running_neighbours(Manager *m) {
+        GHashTableIter it;
+        gpointer value;
+
+        g_hash_table_iter_init(&it, m->vms);
+        while (g_hash_table_iter_next(&it, NULL, &value)) {
+                Vm *vm = value;
+
+                if (vm_has_network(vm) && network_vm_pin(m, vm->def->ip_address, vm->def->mac_address) < 0)
+                        log_warning("Cannot pin the neighbour entry of VM %s.", vm->def->name);
+        }
+}
+
 /* The VM's network: its address must be one of the configured subnet (the subnet may
  * have changed since it was created). Brings the network up and the VM's tap. */
 static int vm_network_up(Vm *vm, char **ret_tap, sd_bus_error *error) {
@@ -189,6 +209,7 @@ static int vm_network_up(Vm *vm, char **ret_tap, sd_bus_error *error) {
                 network_tap_remove(m, tap);
                 return r;
         }
+        pin_running_neighbours(m);
         *ret_tap = g_steal_pointer(&tap);
         return 0;
 }
@@ -204,8 +225,7 @@ void vm_runtime_restore_firewall(Manager *m) {
                 Vm *vm = value;
                 _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
 
-                if (vm->state == VM_STATE_STOPPED || vm->state == VM_STATE_FAILED || !vm->tap ||
-                    !vm->def->ip_address || !vm->def->mac_address)
+                if (!vm_has_network(vm))
                         continue;
                 if (network_vm_add(m, &(FirewallVm) { .tap = vm->tap, .ip = vm->def->ip_address,
                                                       .mac = vm->def->mac_address, .egress = vm_egress(vm) },

@@ -6,11 +6,12 @@
 # QEMU/TCG, their network set up by microvmd for real. All traffic stays inside the
 # container's private network namespace and a namespace this test creates in it:
 #
-#   VMs (192.168.83.x) -- microbr 192.168.83.1 [container] uplink0 10.99.0.1
-#         == veth == 10.99.0.2 outside0 [netns "outside": an HTTP server on :8080]
+#   VMs (192.168.83.x) -- microbr 192.168.83.1 [container] uplink0 203.0.113.1
+#         == veth == 203.0.113.2 outside0 [netns "outside": an HTTP server on :8080]
 #
-# The container's default route goes via 10.99.0.2, so microvmd's Uplink=auto finds
-# uplink0; "outside" has a route back to 192.168.83.0/24 via 10.99.0.1, so only the
+# The container's default route goes via 203.0.113.2 (a documentation range: a public address for
+# microvmd's egress policy, used only inside these namespaces), so microvmd's Uplink=auto finds
+# uplink0; "outside" has a route back to 192.168.83.0/24 via 203.0.113.1, so only the
 # firewall (not a missing route) can keep it from reaching a VM, and a missing NAT would
 # show up as a VM address in the server's log.
 #
@@ -37,6 +38,8 @@ TEST_NAME=test-network
 source "$HERE/container.sh"
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$HERE/lib.sh"
+# shellcheck source-path=SCRIPTDIR source=lib-testguest.sh
+source "$HERE/lib-testguest.sh"
 
 E_ADDRESS_IN_USE=org.microvm.Error.AddressInUse
 E_INVALID_ARGUMENT=org.microvm.Error.InvalidArgument
@@ -51,10 +54,10 @@ BRIDGE=microbr
 SUBNET=192.168.83.0/24
 GATEWAY=192.168.83.1
 UPLINK=uplink0
-UPLINK_ADDR=10.99.0.1
+UPLINK_ADDR=203.0.113.1
 OUTSIDE_NS=outside
 OUTSIDE_IF=outside0
-OUTSIDE_ADDR=10.99.0.2
+OUTSIDE_ADDR=203.0.113.2
 HTTP_PORT=8080
 HTTP_ROOT=/run/outside-www
 HTTP_LOG=/run/outside-http.log
@@ -85,80 +88,6 @@ expect_dbus_error() {
 
 outside() {
         in_container ip netns exec "$OUTSIDE_NS" "$@"
-}
-
-# PING: iputils' ping where installed, otherwise busybox's (set in main).
-PING=(ping)
-
-# pings [outside] ADDRESS: 0 an answer came, 1 none did; any other error fails the check,
-# so that a missing or broken ping never passes for "unreachable".
-pings() {
-        local where=() rc=0 out
-        if [[ $1 == outside ]]; then
-                where=(ip netns exec "$OUTSIDE_NS")
-                shift
-        fi
-        out=$(in_container "${where[@]}" "${PING[@]}" -c 2 -W 2 "$1" 2>&1) || rc=$?
-        case $rc in
-        0) return 0 ;;
-        1) return 1 ;;
-        *) fail "${where[*]} ${PING[*]} $1: exit $rc: $out" ;;
-        esac
-}
-
-# The serial console of the VM's current run (the hypervisor unit's invocation).
-current_run_log() {
-        local id
-        id=$(in_container systemctl show -p InvocationID --value "$(unit_of "$1")")
-        [[ -n $id ]] || return 1
-        in_container journalctl --no-pager -q -o cat "_SYSTEMD_INVOCATION_ID=$id"
-}
-
-show_run_log() {
-        echo "  the serial console of $1 (last lines):"
-        current_run_log "$1" 2>&1 | tail -n "${2:-25}" | sed 's/^/    | /'
-}
-
-guest_listens() {
-        local log
-        log=$(current_run_log "$1") && [[ $log == *"$MARK_LISTENING"* ]]
-}
-
-ws_file() {
-        echo "$WS/$1/$2"
-}
-
-ws_has() {
-        in_container test -e "$(ws_file "$1" "$2")"
-}
-
-start_vm() {
-        local name=$1 rc=0 start=$SECONDS
-        in_container timeout "$VERB_TIMEOUT" runuser -u alice -- \
-                microvm-client --no-ask-password start "$name" || rc=$?
-        echo "  alice: microvm-client start $name -> exit $rc after $((SECONDS - start)) s"
-        ((rc == 0)) || { journal_tail microvmd 15; fail "start $name failed"; }
-        [[ $(vm_prop "$name" State) == running ]] || fail "$name is $(vm_prop "$name" State) after start"
-}
-
-# A graceful stop; the power button is only heard once the guest listens for it.
-stop_vm() {
-        local name=$1 rc=0 start=$SECONDS
-        state_is "$name" running || return 0
-        if ! wait_until "$BOOT_TIMEOUT" guest_listens "$name"; then
-                show_run_log "$name"
-                fail "$name: the guest never listened for the power button"
-        fi
-        in_container timeout "$VERB_TIMEOUT" runuser -u alice -- \
-                microvm-client --no-ask-password stop "$name" || rc=$?
-        echo "  alice: microvm-client stop $name -> exit $rc after $((SECONDS - start)) s"
-        ((rc == 0)) || fail "stop $name failed"
-        [[ $(vm_prop "$name" State) == stopped ]] || fail "$name is $(vm_prop "$name" State) after stop"
-}
-
-journal_tail() {
-        echo "  journalctl -u $1 (last ${2:-20} lines):"
-        in_container journalctl -u "$1" -o short-monotonic --no-pager -q | tail -n "${2:-20}" | sed 's/^/    | /'
 }
 
 # ---- the host's view of the network
@@ -282,44 +211,6 @@ echo "INFO peer-tcp rc=\$rc out=\$out"
 case \$out in *$PEER_GREETING*) echo "RESULT peer-tcp ok" ;; *) echo "RESULT peer-tcp fail" ;; esac
 echo "RESULT finished ok"
 EOF
-}
-
-install_guest_test() {
-        local name=$1 script=$2
-        in_container rm -f "$(ws_file "$name" listening)" "$(ws_file "$name" guest-test.status)"
-        as_user alice tee "$(ws_file "$name" guest-test.sh)" >/dev/null <<<"$script"
-}
-
-# guest_result NAME KEY: ok or fail, from the guest's "RESULT KEY ..." line.
-guest_result() {
-        in_container sed -n "s/^RESULT $2 //p" "$(ws_file "$1" guest-test.out)" | head -n 1
-}
-
-guest_info() {
-        in_container sed -n "s/^INFO $2 //p" "$(ws_file "$1" guest-test.out)" | head -n 1
-}
-
-expect_guest_result() {
-        local name=$1 key=$2 expected=$3 actual
-        actual=$(guest_result "$name" "$key")
-        echo "  $name: $key -> ${actual:-<none>}"
-        if [[ $actual != "$expected" ]]; then
-                echo "  $(ws_file "$name" guest-test.out):"
-                in_container cat "$(ws_file "$name" guest-test.out)" | sed 's/^/    | /'
-                fail "$name: $key: expected '$expected', got '${actual:-<no result>}'"
-        fi
-}
-
-# wait_guest_test NAME: guest-test.sh has finished (its status file is written last).
-wait_guest_test() {
-        local name=$1
-        if ! wait_until "$GUEST_TEST_TIMEOUT" ws_has "$name" guest-test.status; then
-                show_run_log "$name" 30
-                in_container cat "$(ws_file "$name" guest-test.out)" 2>&1 | sed 's/^/    out| /'
-                fail "$name: no guest-test.status within $GUEST_TEST_TIMEOUT s"
-        fi
-        echo "  $name: guest-test.sh exited $(in_container cat "$(ws_file "$name" guest-test.status)")"
-        in_container cat "$(ws_file "$name" guest-test.out)" | sed 's/^/    out| /'
 }
 
 # start_vm2_listening: starts vm2 and waits until its TCP listener is up.
@@ -565,17 +456,6 @@ t_stop_cleanup() {
         expect_network_gone "after systemctl stop microvmd" 5
 }
 
-# After a failed check: no VM runs (killed if need be), so the next check starts clean.
-ensure_stopped() {
-        local name
-        for name in "$@"; do
-                state_is "$name" stopped && continue
-                state_is "$name" failed && continue
-                echo "  (a previous check left $name $(vm_prop "$name" State); killing it)"
-                GCALL_TIMEOUT=60 gcall alice "$MPATH" "$MIFACE.StopVM" "'$name'" "{'force': <true>}" >/dev/null || true
-        done
-}
-
 NO_RESTART_DROPIN=/run/systemd/system/microvmd.service.d/50-test-no-restart.conf
 
 # Undoes the drop-in of t_stale_tap (also when that check failed half-way).
@@ -649,7 +529,12 @@ t_vm_to_vm_allowed() {
         out=$(nft_tables)
         sed 's/^/  nft: /' <<<"$out"
         grep -qx "table ip microvmd" <<<"$out" || fail "no nft table 'ip microvmd'"
-        ! grep -qx "table bridge microvmd" <<<"$out" || fail "the table 'bridge microvmd' exists with AllowVMToVM=true"
+        # The bridge table stays (anti-spoofing), without its tap-to-tap drop.
+        grep -qx "table bridge microvmd" <<<"$out" || fail "no nft table 'bridge microvmd'"
+        out=$(in_container nft list chain bridge microvmd forward)
+        ! grep -q 'iifname "mvt\*" oifname "mvt\*" drop' <<<"$out" ||
+                { sed 's/^/  | /' <<<"$out"; fail "taps are kept apart with AllowVMToVM=true"; }
+        out=$(nft_tables)
         out=$(in_container nft list table ip microvmd)
         grep -q "oifname \"$UPLINK\" masquerade" <<<"$out" ||
                 { sed 's/^/  | /' <<<"$out"; fail "no masquerading out of $UPLINK (Uplink=$UPLINK)"; }
@@ -738,14 +623,7 @@ main() {
                         exit 77
                 }
         done
-        if ! command -v ping >/dev/null; then
-                if command -v busybox >/dev/null && [[ $'\n'$(busybox --list)$'\n' == *$'\n'ping$'\n'* ]]; then
-                        PING=(busybox ping)
-                else
-                        echo "SKIP: needs ping (apt-get install iputils-ping)" >&2
-                        exit 77
-                fi
-        fi
+        find_ping || exit 77
         check_build_dir || exit 1
         ninja -C "$BUILD_DIR" >/dev/null || { echo "build failed" >&2; exit 1; }
         log=$(mktemp /tmp/microvm-guest-build.XXXXXXXX)
