@@ -417,6 +417,24 @@ t_dropped_counted() {
         stop_vm victim
 }
 
+# microvmd restarts while a VM runs: the tables are rebuilt, the VM's rules come back
+# (until then its tap passes nothing).
+t_restart_restores() {
+        local ip tap
+        install_guest_test victim "sleep 50"
+        start_vm victim
+        ip=$(vm_prop victim IPAddress)
+        tap=mvt${ip##*.}
+        wait_until "$BOOT_TIMEOUT" pings "$ip" || fail "the host cannot ping the victim ($ip)"
+        in_container systemctl restart microvmd
+        wait_until 15 state_is victim running || fail "victim is $(vm_prop victim State) after the restart"
+        in_container nft list chain bridge microvmd "port_$tap" | sed 's/^/  | /'
+        in_container nft list chain ip microvmd "fwd_$tap" >/dev/null || fail "no chain fwd_$tap after the restart"
+        pings "$ip" || fail "the host cannot ping the victim ($ip) after microvmd restarted"
+        echo "  host -> ping $ip after the restart: ok"
+        stop_vm victim
+}
+
 # Root in the guest writes syslog levels and a burst to the serial console.
 t_console() {
         local id emerg lines prio burst out
@@ -625,6 +643,7 @@ main() {
         check "the attacker spoofs the victim's address and MAC: neighbour, TCP and the victim's traffic stay the victim's" t_attacks
         check "from the attacker: outside and DNS work; host, LAN, metadata, IPv6, spoofed sources do not" t_attacks_failed
         check "DroppedPackets counts the refused packets; status shows Egress and Dropped" t_dropped_counted
+        check "microvmd restarts while a VM runs: its firewall rules come back, the host reaches it" t_restart_restores
         check "guest root's <0>, <1>, <3> and a burst on ttyS0: logged at info, rate-limited" t_console
         check "egress=none chosen by the owner: DNS only; egress=open refused" t_vm_egress_none
         check "AllowedNetworks= and AllowedHostPorts= open exactly what they name" t_allowed
