@@ -119,6 +119,12 @@ int mvm_egress_from_string(const char *s) {
         return -1;
 }
 
+MvmEgress mvm_egress_effective(MvmEgress configured, const char *own) {
+        int e = own ? mvm_egress_from_string(own) : -1;
+
+        return e >= 0 && e < (int) configured ? (MvmEgress) e : configured;
+}
+
 /* Reads an absolute path; "auto_ok" also allows the word "auto". */
 static gboolean read_path(GKeyFile *kf, const char *path, const char *group, const char *key,
                           gboolean auto_ok, char **value, GError **error) {

@@ -51,6 +51,8 @@ typedef enum MvmEgress {
 const char *mvm_egress_to_string(MvmEgress e);
 /* -1 for anything but "none", "internet" and "open". */
 int mvm_egress_from_string(const char *s);
+/* The stricter of the configured policy and a VM's own choice (NULL: none made). */
+MvmEgress mvm_egress_effective(MvmEgress configured, const char *own);
 
 #define MVM_HYPERVISOR_AUTO "auto"
 #define MVM_HYPERVISOR_CLOUD_HYPERVISOR "cloud-hypervisor"

@@ -13,6 +13,7 @@
 #include "vm.h"
 #include "workspace.h"
 
+#include <inttypes.h>
 #include <pwd.h>
 #include <string.h>
 
@@ -244,7 +245,17 @@ static int method_create_workspace(sd_bus_message *msg, void *userdata, sd_bus_e
 
         owner = manager_user_name(req->uid);
         owner_uid = g_strdup_printf("%u", req->uid);
-        const char *details[] = { "vm", name, "owner", owner, "owner-uid", owner_uid, "verb", "create", NULL };
+        /* What admins' rules may weigh: the size and the choices, as they will be. */
+        g_autofree char *vcpus = g_strdup_printf("%" PRIu32, req->options.vcpus);
+        g_autofree char *memory_mib = g_strdup_printf("%" PRIu64, req->options.memory_mib);
+        g_autofree char *volume_gib = g_strdup_printf("%" PRIu64, req->options.volume_gib);
+        const char *egress = mvm_egress_to_string(mvm_egress_effective(m->config->egress, req->options.egress));
+        const char *details[] = {
+                "vm", name, "owner", owner, "owner-uid", owner_uid, "verb", "create",
+                "vcpus", vcpus, "memory-mib", memory_mib, "volume-gib", volume_gib,
+                "hypervisor", req->options.hypervisor ?: m->config->default_hypervisor, "egress", egress,
+                NULL,
+        };
         r = auth_check_async(m, msg, MVM_ACTION_CREATE, details, on_create_authorized, req);
         if (r < 0)
                 return r;

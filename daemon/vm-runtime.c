@@ -3,6 +3,7 @@
 #include "fs-util.h"
 #include "hypervisor.h"
 #include "log.h"
+#include "machined.h"
 #include "manager.h"
 #include "mvm-dbus.h"
 #include "mvm-macro.h"
@@ -74,12 +75,17 @@ void vm_emit_changed(Vm *vm) {
 }
 
 static void vm_set_state(Vm *vm, VmState state) {
+        VmState old = vm->state;
+
         vm->state = state;
         /* Ready follows the guest's sshd while the VM runs. */
         if (state == VM_STATE_RUNNING)
                 vm_ready_watch_start(vm);
         else
                 vm_ready_watch_stop(vm);
+        /* machinectl lists the VMs that run (vm_finish() takes them off). */
+        if (state == VM_STATE_RUNNING && old != VM_STATE_RUNNING)
+                machined_register(vm->manager->bus, vm->def->name, vm->main_pid, vm->tap);
         vm_emit_changed(vm);
 }
 
@@ -756,6 +762,7 @@ static void vm_finish(Vm *vm, VmState state, const char *reason) {
         g_free(vm->failure_reason);
         vm->failure_reason = state == VM_STATE_FAILED ? g_strdup(reason ?: "the hypervisor failed") : NULL;
         vm->state = state; /* before the network goes: it asks which VMs still run */
+        machined_unregister(m->bus, vm->def->name);
         vm_network_down(vm);
         if (state == VM_STATE_FAILED)
                 log_warning("VM %s failed: %s", vm->def->name, vm->failure_reason);

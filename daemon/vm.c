@@ -67,9 +67,6 @@ const char *vm_state_to_string(VmState state) {
 }
 
 MvmEgress vm_egress(const Vm *vm) {
-        MvmEgress configured = vm->manager->config->egress;
-        int own = vm->def->egress ? mvm_egress_from_string(vm->def->egress) : -1;
-
         /* An owner may only make a VM stricter than the config. */
-        return own >= 0 && own < (int) configured ? (MvmEgress) own : configured;
+        return mvm_egress_effective(vm->manager->config->egress, vm->def->egress);
 }

@@ -12,6 +12,8 @@
 # virtiofsd), and what tests/guest/build-test-guest builds the test guest from: Debian's
 # cloud kernel, busybox-static, cpio, gzip, kmod (modinfo).
 # The real guest (test-guest.sh) runs the machine's /usr: sshd (openssh-server) and git.
+# The interface files: gdbus-codegen (libglib2.0-dev-bin). The Cockpit page
+# (test-cockpit.sh): Cockpit, and headless Chromium driven by Selenium.
 PREPARE_PACKAGES=(
         meson ninja-build gcc libc6-dev pkg-config
         libsystemd-dev libpolkit-gobject-1-dev libglib2.0-dev libglib2.0-bin
@@ -21,6 +23,8 @@ PREPARE_PACKAGES=(
         openssh-client python3 bash-completion iproute2 procps
         qemu-system-x86 linux-image-cloud-amd64 busybox-static cpio gzip kmod
         openssh-server git e2fsprogs valgrind nftables
+        libglib2.0-dev-bin
+        cockpit-ws cockpit-bridge cockpit-system chromium chromium-driver python3-selenium
 )
 
 prepare_log() {

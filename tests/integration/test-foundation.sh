@@ -324,6 +324,96 @@ t_duplicate_and_unknown() {
         expect_tree_unchanged "$before"
 }
 
+# /usr/share/dbus-1/interfaces/org.microvm.Manager{,.VM}.xml against what microvmd says.
+t_interface_files() {
+        local dir file path live
+        dir=$(pkg-config --variable=interfaces_dir dbus-1)
+        for file in org.microvm.Manager.xml org.microvm.Manager.VM.xml; do
+                in_container test -f "$dir/$file" || fail "$dir/$file is not installed"
+        done
+        for file in org.microvm.Manager.xml:$MPATH org.microvm.Manager.VM.xml:$MPATH/vm/myvm; do
+                path=${file#*:}
+                file=${file%%:*}
+                live=$(mktemp)
+                as_user alice busctl introspect --xml-interface "$BUS" "$path" >"$live" ||
+                        { rm -f "$live"; fail "cannot introspect $path"; }
+                if ! python3 "$HERE/compare-introspection.py" "$CT_ROOT$dir/$file" "$live" >"$live.out"; then
+                        sed "s|^|  $file: |" "$live.out"
+                        rm -f "$live" "$live.out"
+                        fail "$file differs from the live introspection of $path (above)"
+                fi
+                sed "s|^|  $file: |" "$live.out"
+                rm -f "$live" "$live.out"
+        done
+        # gdbus-codegen takes them, as a desktop tool would.
+        local out n
+        command -v gdbus-codegen >/dev/null || fail "gdbus-codegen is missing (libglib2.0-dev-bin)"
+        out=$(mktemp -d)
+        if ! gdbus-codegen --interface-prefix org.microvm. --c-namespace Microvm --generate-c-code "$out/microvm" \
+                "$CT_ROOT$dir/org.microvm.Manager.xml" "$CT_ROOT$dir/org.microvm.Manager.VM.xml"; then
+                rm -rf "$out"
+                fail "gdbus-codegen refused the interface files"
+        fi
+        n=$(grep -c 'microvm_manager_call_create_workspace\b\|microvm_manager_vm_get_dropped_packets\b' \
+                "$out/microvm.h") || true
+        rm -rf "$out"
+        echo "  gdbus-codegen: $n declarations of CreateWorkspace and DroppedPackets"
+        ((n >= 2)) || fail "gdbus-codegen's header lacks CreateWorkspace or DroppedPackets"
+}
+
+# data/polkit/examples/*.rules, installed for the test: each allows and refuses exactly
+# what its comment says. A refused call is NotAuthorized (or needs a password).
+t_example_polkit_rules() {
+        local doc=/usr/share/doc/microvmd/examples/polkit rule out
+        for rule in 40-microvm-students-size-limits.rules 40-microvm-ci-may-stop.rules 40-microvm-team-lead.rules; do
+                in_container test -f "$doc/$rule" || fail "$doc/$rule is not installed"
+                in_container cp "$doc/$rule" /etc/polkit-1/rules.d/
+        done
+        in_container groupadd students
+        in_container groupadd ci
+        in_container groupadd team
+        in_container useradd -m -s /bin/bash -G students,microvm dave
+        in_container useradd -m -s /bin/bash -G ci erin
+        in_container useradd -m -s /bin/bash lead
+        in_container useradd -m -s /bin/bash -G team,microvm tina
+        # polkitd reads rules.d again when it changes; wait until the students' rule acts.
+        refused_large() {
+                local out
+                if out=$(gcall dave "$MPATH" "$MIFACE.CreateWorkspace" "'probe'" "{'vcpus': <uint32 4>}" 2>&1); then
+                        gcall dave "$MPATH" "$MIFACE.DeleteWorkspace" "'probe'" "{'remove-files': <true>}" >/dev/null
+                        return 1
+                fi
+                [[ $out =~ ($E_REFUSED) ]]
+        }
+        wait_until 20 refused_large || fail "dave (students, microvm) may still create a VM of 4 vCPUs"
+        expect_dbus_error "$E_REFUSED" dave "$MPATH" "$MIFACE.CreateWorkspace" "'big'" \
+                "{'vcpus': <uint32 2>, 'memory-mib': <uint64 4096>}"
+        expect_dbus_error "$E_REFUSED" dave "$MPATH" "$MIFACE.CreateWorkspace" "'big'" \
+                "{'vcpus': <uint32 4>, 'memory-mib': <uint64 1024>}"
+        out=$(gcall dave "$MPATH" "$MIFACE.CreateWorkspace" "'small'" \
+                "{'vcpus': <uint32 2>, 'memory-mib': <uint64 2048>}" 2>&1) ||
+                fail "dave could not create 2 vCPUs and 2048 MiB: $out"
+        echo "  dave (students): 2 vCPUs 2048 MiB -> created; 4 vCPUs or 4096 MiB -> refused"
+
+        # erin (ci): stop anyone's VM (NotRunning means authorized: it is stopped), not delete.
+        expect_dbus_error org.microvm.Error.NotRunning erin "$MPATH" "$MIFACE.StopVM" "'myvm'" "{}"
+        expect_dbus_error "$E_REFUSED" erin "$MPATH" "$MIFACE.DeleteWorkspace" "'myvm'" "{}"
+        expect_dbus_error "$E_REFUSED" erin "$(vm_path myvm)" "$VMIFACE.GetLogs" "{}"
+
+        # lead: the VMs of team members, not those of others, never their consoles.
+        gcall tina "$MPATH" "$MIFACE.CreateWorkspace" "'tinavm'" "{}" >/dev/null
+        expect_dbus_error org.microvm.Error.NotRunning lead "$MPATH" "$MIFACE.StopVM" "'tinavm'" "{}"
+        expect_dbus_error "$E_REFUSED" lead "$(vm_path tinavm)" "$VMIFACE.OpenConsole"
+        expect_dbus_error "$E_REFUSED" lead "$MPATH" "$MIFACE.StopVM" "'myvm'" "{}"
+        gcall lead "$(vm_path tinavm)" "$VMIFACE.GetLogs" "{}" >/dev/null || fail "lead cannot read tinavm's logs"
+        gcall lead "$MPATH" "$MIFACE.DeleteWorkspace" "'tinavm'" "{'remove-files': <true>}" >/dev/null ||
+                fail "lead cannot delete tina's VM"
+        gcall dave "$MPATH" "$MIFACE.DeleteWorkspace" "'small'" "{'remove-files': <true>}" >/dev/null
+        for rule in 40-microvm-students-size-limits.rules 40-microvm-ci-may-stop.rules 40-microvm-team-lead.rules; do
+                in_container rm "/etc/polkit-1/rules.d/$rule"
+        done
+}
+
 t_object_manager() {
         local out
         out=$(as_user alice busctl call "$BUS" "$MPATH" org.freedesktop.DBus.ObjectManager GetManagedObjects)
@@ -483,6 +573,8 @@ main() {
         check "bad options give InvalidArgument and change nothing" t_bad_options
         check "AlreadyExists and NoSuchVM" t_duplicate_and_unknown
         check "GetManagedObjects and ListVMs list the VMs" t_object_manager
+        check "the installed interface files match the live introspection" t_interface_files
+        check "the example polkit rules allow and refuse what their comments say" t_example_polkit_rules
         check "InterfacesAdded and InterfacesRemoved are emitted" t_signals
         check "definitions survive systemctl restart microvmd" t_restart_keeps_definitions
         check "an invalid definition is logged, skipped and kept" t_invalid_definition_skipped

@@ -552,6 +552,48 @@ t_two_vms() {
         expect_eq "/run/microvm" "$(in_container ls -A /run/microvm)" ""
 }
 
+# systemd-machined lists the running VM (class vm, the hypervisor as leader) and takes it
+# off when it stops; machinectl terminate stops it, and microvmd's state follows.
+machine_listed() {
+        in_container machinectl list --no-legend 2>/dev/null | grep -q "^$1 "
+}
+
+t_machined() {
+        local out pid
+        in_container systemctl start systemd-machined || fail "systemd-machined does not start here"
+        state_is myvm running || vm_verb alice start myvm
+        expect_running myvm
+        pid=$(vm_prop myvm MainPID)
+        wait_until 10 machine_listed myvm || { in_container machinectl list; fail "myvm is not in machinectl list"; }
+        in_container machinectl list --no-legend | sed 's/^/  machinectl list: /'
+        out=$(in_container machinectl show myvm -p Class -p Service -p Leader -p Unit)
+        sed 's/^/  machinectl show: /' <<<"$out"
+        grep -qx Class=vm <<<"$out" || fail "myvm's class is not vm"
+        grep -qx Service=microvmd <<<"$out" || fail "myvm's service is not microvmd"
+        grep -qx "Leader=$pid" <<<"$out" || fail "myvm's leader is not the hypervisor ($pid)"
+        grep -qx "Unit=$(unit_of myvm)" <<<"$out" || fail "myvm's unit is not $(unit_of myvm)"
+        in_container machinectl status myvm --no-pager 2>&1 | head -n 6 | sed 's/^/  | /'
+        stop_and_verify myvm
+        machine_gone() {
+                ! machine_listed myvm
+        }
+        wait_until 10 machine_gone || fail "myvm is still in machinectl list after it stopped"
+
+        vm_verb alice start myvm
+        expect_running myvm
+        wait_until 10 machine_listed myvm || fail "myvm is not in machinectl list after the new start"
+        in_container machinectl terminate myvm || fail "machinectl terminate myvm failed"
+        stopped_or_failed() {
+                state_is myvm stopped || state_is myvm failed
+        }
+        wait_until 60 stopped_or_failed || fail "myvm is $(vm_prop myvm State) after machinectl terminate"
+        echo "  after machinectl terminate: $(vm_prop myvm State) $(vm_prop myvm FailureReason)"
+        wait_until 10 machine_gone || fail "myvm is still in machinectl list after terminate"
+        expect_vm_gone myvm
+        vm_verb alice start myvm
+        expect_running myvm
+}
+
 t_daemon_healthy() {
         local journal n result
         journal=$(in_container journalctl -u microvmd -o cat --no-pager)
@@ -675,6 +717,7 @@ main() {
         check "systemctl restart microvmd: the VM keeps running (same PID) and stops" t_daemon_restart
         if [[ $TIER == qemu ]]; then
                 check "microvm-client restart myvm boots a fresh guest" t_restart_verb
+                check "machinectl lists the running VM (class vm, leader MainPID); terminate stops it" t_machined
                 check "two VMs run at once and stop" t_two_vms
         fi
         check "microvmd did not crash and logged no leak or assertion" t_daemon_healthy

@@ -285,6 +285,12 @@ static void test_egress_keys(Fixture *f, gconstpointer data) {
         /* Ordered from the strictest: a VM's own choice may only lower the config's. */
         g_assert_cmpint(MVM_EGRESS_NONE, <, MVM_EGRESS_INTERNET);
         g_assert_cmpint(MVM_EGRESS_INTERNET, <, MVM_EGRESS_OPEN);
+        g_assert_cmpint(mvm_egress_effective(MVM_EGRESS_OPEN, "none"), ==, MVM_EGRESS_NONE);
+        g_assert_cmpint(mvm_egress_effective(MVM_EGRESS_OPEN, "internet"), ==, MVM_EGRESS_INTERNET);
+        g_assert_cmpint(mvm_egress_effective(MVM_EGRESS_OPEN, NULL), ==, MVM_EGRESS_OPEN);
+        g_assert_cmpint(mvm_egress_effective(MVM_EGRESS_NONE, "internet"), ==, MVM_EGRESS_NONE);
+        g_assert_cmpint(mvm_egress_effective(MVM_EGRESS_INTERNET, "open"), ==, MVM_EGRESS_INTERNET);
+        g_assert_cmpint(mvm_egress_effective(MVM_EGRESS_INTERNET, "bogus"), ==, MVM_EGRESS_INTERNET);
         g_assert_cmpint(mvm_egress_from_string("Internet"), ==, -1);
         g_assert_cmpint(mvm_egress_from_string(NULL), ==, -1);
 
