@@ -256,7 +256,8 @@ static char *default_route_interface(struct nl_sock *sock) {
         return NULL;
 }
 
-static int nft_run(const char *script, char **ret_error) {
+/* Runs an nft script (one transaction); its output or its error message for the caller. */
+static int nft_run_output(const char *script, char **ret_output, char **ret_error) {
         struct nft_ctx *nft = nft_ctx_new(NFT_CTX_DEFAULT);
         int r;
 
@@ -265,10 +266,16 @@ static int nft_run(const char *script, char **ret_error) {
         nft_ctx_buffer_output(nft);
         nft_ctx_buffer_error(nft);
         r = nft_run_cmd_from_buffer(nft, script);
+        if (r == 0 && ret_output)
+                *ret_output = g_strdup(nft_ctx_get_output_buffer(nft));
         if (r != 0 && ret_error)
                 *ret_error = g_strstrip(g_strdup(nft_ctx_get_error_buffer(nft)));
         nft_ctx_free(nft);
         return r == 0 ? 0 : -EIO;
+}
+
+static int nft_run(const char *script, char **ret_error) {
+        return nft_run_output(script, NULL, ret_error);
 }
 
 /* The parameters of the tables; gateway_text is the caller's buffer for the address. */
@@ -600,25 +607,14 @@ int network_vm_dropped(const char *tap, uint64_t *ret) {
         g_autofree char *counter = firewall_counter_name(tap);
         g_autofree char *script = g_strdup_printf("list counter bridge " NFT_TABLE " %s\n"
                                                   "list counter ip " NFT_TABLE " %s\n", counter, counter);
-        struct nft_ctx *nft = nft_ctx_new(NFT_CTX_DEFAULT);
+        g_autofree char *out = NULL;
         uint64_t total = 0;
-        const char *out;
-        int r;
 
-        if (!nft)
-                return -ENOMEM;
-        nft_ctx_buffer_output(nft);
-        nft_ctx_buffer_error(nft);
-        r = nft_run_cmd_from_buffer(nft, script);
-        if (r == 0) {
-                /* "packets N bytes M", once per table. */
-                out = nft_ctx_get_output_buffer(nft);
-                for (const char *p = out; p && (p = strstr(p, "packets ")); p += strlen("packets "))
-                        total += g_ascii_strtoull(p + strlen("packets "), NULL, 10);
-        }
-        nft_ctx_free(nft);
-        if (r != 0)
+        if (nft_run_output(script, &out, NULL) < 0)
                 return -ENOENT;
+        /* "packets N bytes M", once per table. */
+        for (const char *p = out; p && (p = strstr(p, "packets ")); p += strlen("packets "))
+                total += g_ascii_strtoull(p + strlen("packets "), NULL, 10);
         *ret = total;
         return 0;
 }

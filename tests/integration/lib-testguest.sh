@@ -144,3 +144,30 @@ ensure_stopped() {
                 GCALL_TIMEOUT=60 gcall alice "$MPATH" "$MIFACE.StopVM" "'$name'" "{'force': <true>}" >/dev/null || true
         done
 }
+
+# prepare_test_guest_tier TOOL...: exits 77 when a container cannot run here or a TOOL
+# (or ping) is missing, 1 when the build or the test guest's build fails.
+prepare_test_guest_tier() {
+        local tool log
+        if ! ct_check_supported; then
+                echo "SKIP: cannot boot a container here" >&2
+                exit 77
+        fi
+        for tool in "$@"; do
+                command -v "$tool" >/dev/null || {
+                        echo "SKIP: needs $tool (apt-get install iproute2 nftables python3 busybox-static)" >&2
+                        exit 77
+                }
+        done
+        find_ping || exit 77
+        check_build_dir || exit 1
+        ninja -C "$BUILD_DIR" >/dev/null || { echo "build failed" >&2; exit 1; }
+        log=$(mktemp /tmp/microvm-guest-build.XXXXXXXX)
+        if ! "$SRC_ROOT/tests/guest/build-test-guest" "$GUEST_DIR" >"$log" 2>&1; then
+                cat "$log" >&2
+                rm -f "$log"
+                echo "building the test guest failed" >&2
+                exit 1
+        fi
+        rm -f "$log"
+}

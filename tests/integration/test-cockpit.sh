@@ -48,7 +48,8 @@ t_setup() {
         done
         out=$(client alice create alicevm 2>&1) || fail "alice: create alicevm: $out"
         out=$(client carol create carolvm 2>&1) || fail "carol: create carolvm: $out"
-        in_container install -D -m 0755 "$HERE/cockpit-browser.py" "$BROWSER"
+        # From the source tree, which the container may not see (its /tmp is its own).
+        install -D -m 0755 "$HERE/cockpit-browser.py" "$CT_ROOT$BROWSER"
         in_container test -f /usr/share/cockpit/microvm/manifest.json || fail "the page is not installed"
         in_container systemctl start cockpit.socket
         cockpit_answers() {

@@ -612,28 +612,7 @@ dump_diagnostics() {
 }
 
 main() {
-        local log
-        if ! ct_check_supported; then
-                echo "SKIP: cannot boot a container here" >&2
-                exit 77
-        fi
-        for tool in ip nft python3; do
-                command -v "$tool" >/dev/null || {
-                        echo "SKIP: needs $tool (apt-get install iproute2 nftables python3)" >&2
-                        exit 77
-                }
-        done
-        find_ping || exit 77
-        check_build_dir || exit 1
-        ninja -C "$BUILD_DIR" >/dev/null || { echo "build failed" >&2; exit 1; }
-        log=$(mktemp /tmp/microvm-guest-build.XXXXXXXX)
-        if ! "$SRC_ROOT/tests/guest/build-test-guest" "$GUEST_DIR" >"$log" 2>&1; then
-                cat "$log" >&2
-                rm -f "$log"
-                echo "building the test guest failed" >&2
-                exit 1
-        fi
-        rm -f "$log"
+        prepare_test_guest_tier ip nft python3
 
         NOTES_FILE=$(mktemp /tmp/microvm-notes.XXXXXXXX)
         # shellcheck disable=SC2034 # used by container.sh
