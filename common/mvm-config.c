@@ -119,6 +119,23 @@ int mvm_egress_from_string(const char *s) {
         return -1;
 }
 
+gboolean mvm_kernel_cmdline_is_safe(const char *s, gboolean allow_quotes) {
+        g_auto(GStrv) words = NULL;
+        unsigned quotes = 0;
+
+        if (!s)
+                return TRUE;
+        for (const char *p = s; *p; p++)
+                quotes += *p == '"';
+        if (quotes > 0 && (!allow_quotes || quotes % 2 != 0))
+                return FALSE;
+        words = g_strsplit_set(s, " \t\n\r\v\f\"", -1);
+        for (size_t i = 0; words[i]; i++)
+                if (g_str_has_prefix(words[i], "microvm."))
+                        return FALSE;
+        return TRUE;
+}
+
 MvmEgress mvm_egress_effective(MvmEgress configured, const char *own) {
         int e = own ? mvm_egress_from_string(own) : -1;
 
@@ -429,6 +446,12 @@ MvmConfig *mvm_config_load(const char *path, GError **error) {
                 if (!s) {
                         g_set_error(error, MVM_CONFIG_ERROR, 0, "%s: [%s] KernelCommandLine is not valid UTF-8",
                                     path, GROUP_GUEST);
+                        return NULL;
+                }
+                if (!mvm_kernel_cmdline_is_safe(s, TRUE)) {
+                        g_set_error(error, MVM_CONFIG_ERROR, 0,
+                                    "%s: [%s] KernelCommandLine must not set microvmd's own microvm.* "
+                                    "parameters or leave a double quote open", path, GROUP_GUEST);
                         return NULL;
                 }
                 g_free(c->kernel_cmdline);

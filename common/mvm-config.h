@@ -51,6 +51,11 @@ typedef enum MvmEgress {
 const char *mvm_egress_to_string(MvmEgress e);
 /* -1 for anything but "none", "internet" and "open". */
 int mvm_egress_from_string(const char *s);
+/* Whether a kernel command line leaves microvmd's own parameters alone: no word starting
+ * with "microvm." and, with allow_quotes, balanced double quotes (without, none at all),
+ * so that nothing can swallow the parameters microvmd appends. */
+gboolean mvm_kernel_cmdline_is_safe(const char *s, gboolean allow_quotes);
+
 /* The stricter of the configured policy and a VM's own choice (NULL: none made). */
 MvmEgress mvm_egress_effective(MvmEgress configured, const char *own);
 

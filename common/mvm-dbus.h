@@ -25,6 +25,7 @@
 #define MVM_ERROR_TIMEOUT          "org.microvm.Error.Timeout"
 #define MVM_ERROR_ADDRESS_IN_USE   "org.microvm.Error.AddressInUse"
 #define MVM_ERROR_NO_ADDRESS       "org.microvm.Error.NoAddressAvailable"
+#define MVM_ERROR_LIMIT_EXCEEDED   "org.microvm.Error.LimitExceeded"
 #define MVM_ERROR_INTERACTIVE_AUTHORIZATION_REQUIRED \
         "org.freedesktop.DBus.Error.InteractiveAuthorizationRequired"
 
@@ -53,3 +54,4 @@
 #define MVM_ACTION_LOGS       "org.microvm.manager.logs"
 #define MVM_ACTION_CONSOLE    "org.microvm.manager.console"
 #define MVM_ACTION_MANAGE_ANY "org.microvm.manager.manage-any"
+#define MVM_ACTION_CUSTOM_BOOT "org.microvm.manager.custom-boot"

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "mvm-vmdef.h"
 #include "mvm-config.h"
+#include "mvm-json.h"
 #include "mvm-name.h"
 #include "mvm-net.h"
 
@@ -165,6 +166,10 @@ MvmVmDef *mvm_vmdef_from_json(const char *data, gssize length, GError **error) {
         }
         if (!is_single_object(data, (size_t) length)) {
                 g_set_error(error, MVM_VMDEF_ERROR, 0, "not a single JSON object");
+                return NULL;
+        }
+        if (!mvm_json_depth_ok(data, (size_t) length, MVM_JSON_MAX_DEPTH)) {
+                g_set_error(error, MVM_VMDEF_ERROR, 0, "nested deeper than %d levels", MVM_JSON_MAX_DEPTH);
                 return NULL;
         }
         if (!json_parser_load_from_data(parser, data, length, &local)) {

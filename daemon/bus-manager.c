@@ -21,6 +21,7 @@ typedef struct CreateRequest {
         char *name;
         uid_t uid;
         CreateOptions options;
+        bool boot_checked;      /* custom-boot was authorized (or is not needed) */
 } CreateRequest;
 
 static void create_request_free(CreateRequest *req) {
@@ -192,6 +193,27 @@ static int create_workspace(Manager *m, CreateRequest *req, const char **ret_pat
         return 0;
 }
 
+static bool has_boot_overrides(const CreateOptions *o) {
+        return o->kernel || o->initramfs || o->kernel_cmdline;
+}
+
+static void on_create_authorized(Manager *m, sd_bus_message *call, int r, sd_bus_error *auth_error,
+                                 void *userdata);
+
+/* Overriding the guest's kernel, initramfs or command line is an action of its own, with
+ * what is overridden in the details: admins decide who may boot what. */
+static int check_custom_boot(Manager *m, sd_bus_message *call, CreateRequest *req) {
+        g_autofree char *owner = manager_user_name(req->uid);
+        g_autofree char *owner_uid = g_strdup_printf("%u", req->uid);
+        const char *details[] = {
+                "vm", req->name, "owner", owner, "owner-uid", owner_uid, "verb", "create",
+                "kernel", req->options.kernel ?: "", "initramfs", req->options.initramfs ?: "",
+                "kernel-cmdline", req->options.kernel_cmdline ?: "", NULL,
+        };
+        req->boot_checked = true;
+        return auth_check_async(m, call, MVM_ACTION_CUSTOM_BOOT, details, on_create_authorized, req);
+}
+
 static void on_create_authorized(Manager *m, sd_bus_message *call, int r, sd_bus_error *auth_error,
                                  void *userdata) {
         g_autoptr(CreateRequest) req = userdata;
@@ -200,6 +222,16 @@ static void on_create_authorized(Manager *m, sd_bus_message *call, int r, sd_bus
 
         if (r <= 0) {
                 (void) sd_bus_reply_method_error(call, auth_error);
+                return;
+        }
+        if (has_boot_overrides(&req->options) && !req->boot_checked) {
+                r = check_custom_boot(m, call, req);
+                if (r >= 0) {
+                        g_steal_pointer(&req);
+                        return;
+                }
+                sd_bus_error_set_errnof(&error, -r, "Cannot check authorization: %s", strerror(-r));
+                (void) sd_bus_reply_method_error(call, &error);
                 return;
         }
         r = create_workspace(m, req, &path, &error);

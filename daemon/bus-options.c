@@ -223,6 +223,11 @@ static int handle_create_option(sd_bus_message *m, const char *key, void *userda
                         return sd_bus_error_setf(error, MVM_ERROR_INVALID_ARGUMENT,
                                                  "Option 'kernel-cmdline' must be printable ASCII, at most 2048 "
                                                  "characters.");
+                /* A quote or a microvm.* word could replace the parameters microvmd appends. */
+                if (!mvm_kernel_cmdline_is_safe(p->options->kernel_cmdline, FALSE))
+                        return sd_bus_error_setf(error, MVM_ERROR_INVALID_ARGUMENT,
+                                                 "Option 'kernel-cmdline' must not contain '\"' or set microvmd's "
+                                                 "own microvm.* parameters.");
         } else if (strcmp(key, MVM_OPTION_VOLUME_GIB) == 0) {
                 r = read_number_option(m, key, 't', 0, "0 (none)", VOLUME_MAX_GIB, "", &p->options->volume_gib,
                                        error);

@@ -19,8 +19,15 @@
 #include <fcntl.h>
 #include <string.h>
 
+/* GetLogs with follow at once, per caller. */
+#define LOG_FOLLOWERS_PER_USER 4u
+
 typedef struct VmRequest {
         char *name;
+        /* Which VM polkit was asked about: the name may belong to another VM by the time
+         * it answers (deleted and created again meanwhile). */
+        uid_t owner;
+        uint64_t created_at;
         VmVerb verb;
         DeleteOptions delete_options;
         bool wait;        /* start: reply once running */
@@ -49,8 +56,25 @@ static const struct {
         [VM_VERB_OPEN_CONSOLE] = { "console", MVM_ACTION_CONSOLE },
 };
 
+typedef struct LogFollower {
+        Manager *manager;
+        uid_t uid;   /* whose count it is in, when it follows */
+        bool follow;
+} LogFollower;
+
 static void on_journalctl_exit(GPid pid, gint status, gpointer user_data) {
+        LogFollower *f = user_data;
+
         g_spawn_close_pid(pid);
+        if (f->follow) {
+                guint n = GPOINTER_TO_UINT(g_hash_table_lookup(f->manager->log_followers, GUINT_TO_POINTER(f->uid)));
+                if (n <= 1)
+                        g_hash_table_remove(f->manager->log_followers, GUINT_TO_POINTER(f->uid));
+                else
+                        g_hash_table_insert(f->manager->log_followers, GUINT_TO_POINTER(f->uid),
+                                            GUINT_TO_POINTER(n - 1));
+        }
+        g_free(f);
 }
 
 /* The unit's journal, read by journalctl as root and handed over as a pipe: callers
@@ -58,15 +82,30 @@ static void on_journalctl_exit(GPid pid, gint status, gpointer user_data) {
 static int get_logs(Manager *m, Vm *vm, sd_bus_message *call, const VmRequest *req, sd_bus_error *error) {
         g_autofree char *unit = vm_unit_name(vm->def->name);
         g_autofree char *lines = g_strdup_printf("--lines=%" G_GUINT64_FORMAT, req->lines);
+        /* Only this definition's runs: not those of an earlier VM of the same name. */
+        g_autofree char *since = g_strdup_printf("--since=@%" G_GUINT64_FORMAT ".%06" G_GUINT64_FORMAT,
+                                                 vm->def->created_at / G_USEC_PER_SEC,
+                                                 vm->def->created_at % G_USEC_PER_SEC);
         g_autoptr(GError) gerror = NULL;
         _cleanup_close_ int read_fd = -1, write_fd = -1;
         const char *argv[] = {
-                "/usr/bin/journalctl", "--no-pager", "--quiet", "--output=short-iso", "--unit", unit,
+                "/usr/bin/journalctl", "--no-pager", "--quiet", "--output=short-iso", "--unit", unit, since,
                 req->lines > 0 ? lines : "--lines=all", req->follow ? "--follow" : NULL, NULL,
         };
-        int fds[2];
+        LogFollower *f;
+        uid_t uid;
+        guint following;
+        int fds[2], r;
         GPid pid;
 
+        r = bus_message_get_caller_uid(call, &uid);
+        if (r < 0)
+                return r;
+        /* Each follower is a root journalctl that runs until the caller goes. */
+        following = GPOINTER_TO_UINT(g_hash_table_lookup(m->log_followers, GUINT_TO_POINTER(uid)));
+        if (req->follow && following >= LOG_FOLLOWERS_PER_USER)
+                return sd_bus_error_setf(error, MVM_ERROR_LIMIT_EXCEEDED,
+                                         "You follow %u logs already, the most at once; end one first.", following);
         if (pipe2(fds, O_CLOEXEC) < 0)
                 return -errno;
         read_fd = fds[0];
@@ -74,7 +113,11 @@ static int get_logs(Manager *m, Vm *vm, sd_bus_message *call, const VmRequest *r
         if (!g_spawn_async_with_fds(NULL, (char **) argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL, &pid, -1,
                                     write_fd, -1, &gerror))
                 return sd_bus_error_setf(error, MVM_ERROR_FAILED, "Cannot run journalctl: %s", gerror->message);
-        g_child_watch_add(pid, on_journalctl_exit, NULL);
+        f = g_new0(LogFollower, 1);
+        *f = (LogFollower) { .manager = m, .uid = uid, .follow = req->follow };
+        if (req->follow)
+                g_hash_table_insert(m->log_followers, GUINT_TO_POINTER(uid), GUINT_TO_POINTER(following + 1));
+        g_child_watch_add(pid, on_journalctl_exit, f);
         return sd_bus_reply_method_return(call, "h", read_fd) < 0 ? -EIO : 1;
 }
 
@@ -230,9 +273,10 @@ static void on_vm_request_authorized(Manager *m, sd_bus_message *call, int r, sd
         }
         /* It may have gone while polkit was asking. */
         vm = manager_get_vm(m, req->name);
-        if (!vm) {
-                (void) sd_bus_reply_method_errorf(call, MVM_ERROR_NO_SUCH_VM, "There is no VM named '%s'.",
-                                                  req->name);
+        if (!vm || vm->def->owner != req->owner || vm->def->created_at != req->created_at) {
+                (void) sd_bus_reply_method_errorf(call, MVM_ERROR_NO_SUCH_VM,
+                                                  vm ? "VM '%s' was replaced by another while authorization was "
+                                                       "checked." : "There is no VM named '%s'.", req->name);
                 return;
         }
         switch (req->verb) {
@@ -310,6 +354,8 @@ int vm_bus_request(Manager *m, sd_bus_message *call, Vm *vm, VmVerb verb, sd_bus
         if (r < 0)
                 return r;
         req->name = g_strdup(vm->def->name);
+        req->owner = vm->def->owner;
+        req->created_at = vm->def->created_at;
 
         owner = manager_user_name(vm->def->owner);
         owner_uid = g_strdup_printf("%u", vm->def->owner);

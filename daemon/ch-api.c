@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "ch-api.h"
+#include "mvm-json.h"
 #include "mvm-macro.h"
 
 #include <errno.h>
@@ -242,7 +243,8 @@ static void request_complete(ChApiRequest *req, size_t body_size) {
 
         /* Terminate the body; anything the server sent after it is ignored. */
         response.body[body_size] = '\0';
-        if (body_size > 0)
+        /* json-glib recurses per level: a hypervisor must not crash microvmd with nesting. */
+        if (body_size > 0 && mvm_json_depth_ok(response.body, body_size, MVM_JSON_MAX_DEPTH))
                 response.json = json_from_string(response.body, NULL);
 
         request_finish(req, 0, &response);
@@ -584,6 +586,7 @@ char *ch_api_error_message(const ChApiResponse *response) {
                 m = body_as_text(response);
         if (!m && asprintf(&m, "HTTP %d", response->status) < 0)
                 return NULL;
+        mvm_text_sanitize(m);
         return m;
 }
 

@@ -3,6 +3,9 @@
 #include "mvm-macro.h"
 
 #include <dirent.h>
+#include <grp.h>
+#include <limits.h>
+#include <pwd.h>
 #include <fcntl.h>
 #include <glib.h>
 #include <stdint.h>
@@ -10,6 +13,8 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 int open_dir_at(int dirfd, const char *name) {
         int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -229,4 +234,108 @@ int connect_unix_nofollow(const char *path) {
         if (connect(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0)
                 return -errno;
         return mvm_take_fd(&fd);
+}
+
+int open_regular_as_user(const char *path, uid_t uid, gid_t gid, int *ret_fd) {
+        struct passwd *pw = getpwuid(uid);
+        gid_t groups[256]; /* a user in more groups gets none of them here: stricter */
+        int n_groups = (int) G_N_ELEMENTS(groups), pair[2], status, r;
+        union {
+                struct cmsghdr header;
+                char buf[CMSG_SPACE(sizeof(int))];
+        } control = {};
+        char result;
+        struct iovec iov = { .iov_base = &result, .iov_len = 1 };
+        struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = &control,
+                              .msg_controllen = sizeof(control) };
+        struct cmsghdr *cmsg;
+        pid_t pid;
+
+        /* The groups first: the child may only make async-signal-safe calls. */
+        if (!pw || getgrouplist(pw->pw_name, gid, groups, &n_groups) < 0)
+                n_groups = 0;
+        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0)
+                return -errno;
+        pid = fork();
+        if (pid < 0) {
+                r = -errno;
+                close(pair[0]);
+                close(pair[1]);
+                return r;
+        }
+        if (pid == 0) {
+                struct stat st;
+                int fd;
+
+                close(pair[0]);
+                if (setgroups((size_t) n_groups, groups) < 0 || setresgid(gid, gid, gid) < 0 ||
+                    setresuid(uid, uid, uid) < 0)
+                        _exit(EPERM);
+                fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+                if (fd < 0)
+                        _exit(errno);
+                if (fstat(fd, &st) < 0)
+                        _exit(errno);
+                if (!S_ISREG(st.st_mode))
+                        _exit(EINVAL);
+                cmsg = CMSG_FIRSTHDR(&msg);
+                cmsg->cmsg_level = SOL_SOCKET;
+                cmsg->cmsg_type = SCM_RIGHTS;
+                cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+                memcpy(CMSG_DATA(cmsg), &fd, sizeof(int));
+                result = 0;
+                _exit(sendmsg(pair[1], &msg, MSG_NOSIGNAL) < 0 ? errno : 0);
+        }
+        close(pair[1]);
+        while (waitpid(pid, &status, 0) < 0)
+                if (errno != EINTR) {
+                        close(pair[0]);
+                        return -errno;
+                }
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+                close(pair[0]);
+                return WIFEXITED(status) ? -WEXITSTATUS(status) : -EIO;
+        }
+        if (recvmsg(pair[0], &msg, MSG_CMSG_CLOEXEC) < 0) {
+                r = -errno;
+                close(pair[0]);
+                return r;
+        }
+        close(pair[0]);
+        cmsg = CMSG_FIRSTHDR(&msg);
+        if (!cmsg || cmsg->cmsg_type != SCM_RIGHTS || cmsg->cmsg_len != CMSG_LEN(sizeof(int)))
+                return -EIO;
+        memcpy(ret_fd, CMSG_DATA(cmsg), sizeof(int));
+        return 0;
+}
+
+int copy_fd_to_new_file_at(int fd, int dirfd, const char *name, mode_t mode, uid_t uid, gid_t gid) {
+        _cleanup_close_ int out = -1;
+        char buf[65536];
+        ssize_t n;
+
+        out = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+        if (out < 0)
+                return -errno;
+        if (lseek(fd, 0, SEEK_SET) < 0)
+                return -errno;
+        while ((n = read(fd, buf, sizeof(buf))) != 0) {
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                for (ssize_t done = 0; done < n;) {
+                        ssize_t w = write(out, buf + done, (size_t) (n - done));
+                        if (w < 0) {
+                                if (errno == EINTR)
+                                        continue;
+                                return -errno;
+                        }
+                        done += w;
+                }
+        }
+        if (fchown(out, uid, gid) < 0 || fchmod(out, mode) < 0)
+                return -errno;
+        return 0;
 }

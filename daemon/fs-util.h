@@ -38,3 +38,11 @@ void random_suffix(char *buf, size_t n);
 /* Connects a stream socket to the unix socket at path without following a symlink in
  * its last component (the directory may be writable by a less trusted user). */
 int connect_unix_nofollow(const char *path);
+
+/* Opens path for reading as user uid (with gid and the user's groups), in a child that
+ * drops to them: the file is one that user could read, whatever root could. Only a
+ * regular file is returned (else -EINVAL); errors are the user's (-EACCES, -ENOENT). */
+int open_regular_as_user(const char *path, uid_t uid, gid_t gid, int *ret_fd);
+
+/* Copies the open file fd into a new file dirfd/name (mode, owner uid:gid). */
+int copy_fd_to_new_file_at(int fd, int dirfd, const char *name, mode_t mode, uid_t uid, gid_t gid);

@@ -4,6 +4,7 @@
 #include "fs-util.h"
 #include "hypervisor.h"
 #include "log.h"
+#include "mvm-json.h"
 #include "mvm-macro.h"
 
 #include <glib.h>
@@ -107,7 +108,8 @@ static int qmp_execute(int fd, const char *command, JsonNode **ret) {
                 r = qmp_read_line(fd, line, sizeof(line));
                 if (r < 0)
                         return r;
-                if (!json_parser_load_from_data(parser, line, -1, NULL) ||
+                if (!mvm_json_depth_ok(line, strlen(line), MVM_JSON_MAX_DEPTH) ||
+                    !json_parser_load_from_data(parser, line, -1, NULL) ||
                     !JSON_NODE_HOLDS_OBJECT(json_parser_get_root(parser)))
                         return -EBADMSG;
                 o = json_node_get_object(json_parser_get_root(parser));
@@ -117,6 +119,7 @@ static int qmp_execute(int fd, const char *command, JsonNode **ret) {
                         return 0;
                 }
                 if (json_object_has_member(o, "error")) {
+                        mvm_text_sanitize(line);
                         log_warning("QMP refused %s: %s", command, line);
                         return -EIO;
                 }

@@ -27,6 +27,7 @@ int manager_new(MvmConfig *config, Manager **ret) {
         m->vms = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, (GDestroyNotify) vm_free);
         m->auth_queries = g_hash_table_new(g_direct_hash, g_direct_equal);
         m->jobs = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, systemd_job_wait_free);
+        m->log_followers = g_hash_table_new(NULL, NULL);
         m->cancellable = g_cancellable_new();
         m->loop = g_main_loop_new(NULL, FALSE);
 
@@ -61,6 +62,7 @@ Manager *manager_free(Manager *m) {
         g_clear_object(&m->cancellable);
         g_clear_pointer(&m->auth_queries, g_hash_table_unref);
         g_clear_pointer(&m->jobs, g_hash_table_unref);
+        g_clear_pointer(&m->log_followers, g_hash_table_unref);
         g_clear_pointer(&m->vms, g_hash_table_unref);
 
         if (m->bus) {

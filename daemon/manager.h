@@ -26,6 +26,7 @@ typedef struct Manager {
 
         GHashTable *vms;             /* name → Vm*, owned */
         GHashTable *jobs;            /* systemd job path → JobWait* */
+        GHashTable *log_followers;   /* uid → GetLogs(follow) running for it */
 
         int definitions_dir_fd;      /* /var/lib/microvm/vms */
 

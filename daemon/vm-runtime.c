@@ -277,6 +277,38 @@ static void vm_network_down(Vm *vm) {
                 network_release(m);
 }
 
+/* A VM's own kernel or initramfs (CreateWorkspace options), read with its owner's rights
+ * and copied into the runtime directory for the hypervisor: never a file the owner could
+ * not read (another VM's volume, root's files), whatever root or microvm-vmm can. */
+static int copy_boot_override(Vm *vm, const char *runtime_dir, const char *path, const char *what,
+                              const char *copy_name, char **ret_copy, sd_bus_error *error) {
+        struct passwd *owner, *vmm;
+        _cleanup_close_ int fd = -1, dir = -1;
+        g_autofree char *owner_name = NULL;
+        int r;
+
+        if (!path)
+                return 0;
+        owner_name = manager_user_name(vm->def->owner);
+        owner = getpwuid(vm->def->owner);
+        vmm = getpwnam(VMM_USER);
+        if (!owner || !vmm)
+                return sd_bus_error_setf(error, MVM_ERROR_FAILED, "The user %s does not exist.",
+                                         owner ? VMM_USER : owner_name);
+        r = open_regular_as_user(path, owner->pw_uid, owner->pw_gid, &fd);
+        if (r < 0)
+                return sd_bus_error_setf(error, MVM_ERROR_KERNEL_NOT_FOUND,
+                                         "The VM's own %s %s cannot be read by its owner %s: %s.", what, path,
+                                         owner_name, r == -EINVAL ? "not a regular file" : strerror(-r));
+        dir = open_dir_at(AT_FDCWD, runtime_dir);
+        r = dir < 0 ? dir : copy_fd_to_new_file_at(fd, dir, copy_name, 0400, vmm->pw_uid, vmm->pw_gid);
+        if (r < 0)
+                return sd_bus_error_setf(error, MVM_ERROR_FAILED, "Cannot copy the VM's own %s %s: %s", what, path,
+                                         strerror(-r));
+        *ret_copy = g_build_filename(runtime_dir, copy_name, NULL);
+        return 0;
+}
+
 static int runtime_dir_create(const char *name, sd_bus_error *error) {
         _cleanup_close_ int base_fd = -1;
         struct passwd *pw;
@@ -585,8 +617,11 @@ int vm_start(Vm *vm, sd_bus_message *call, bool wait, sd_bus_error *error) {
         g_auto(GStrv) argv = NULL;
         _cleanup_(share_set_clear) ShareSet shares = {};
         const HypervisorBackend *backend;
-        const char *kernel = def->kernel ?: c->kernel;
-        const char *initramfs = def->initramfs ?: c->initramfs;
+        /* The config's, checked here; a VM's own are read as its owner once the runtime
+         * directory exists (no existence oracle for root's view of the file system). */
+        const char *kernel = c->kernel;
+        const char *initramfs = c->initramfs;
+        g_autofree char *own_kernel = NULL, *own_initramfs = NULL;
         int r;
 
         if (vm->state == VM_STATE_STARTING || vm->state == VM_STATE_RUNNING)
@@ -613,11 +648,11 @@ int vm_start(Vm *vm, sd_bus_message *call, bool wait, sd_bus_error *error) {
         if (strcmp(c->kvm, "yes") == 0 && !kvm_available(c))
                 return sd_bus_error_setf(error, MVM_ERROR_NO_KVM,
                                          "[Hypervisor] KVM=yes, but this machine has no /dev/kvm.");
-        if (!file_exists(kernel))
+        if (!def->kernel && !file_exists(kernel))
                 return sd_bus_error_setf(error, MVM_ERROR_KERNEL_NOT_FOUND,
                                          "The guest kernel %s does not exist (set [Guest] Kernel= in %s).", kernel,
                                          MICROVM_CONFIG_FILE);
-        if (initramfs && !file_exists(initramfs))
+        if (!def->initramfs && initramfs && !file_exists(initramfs))
                 return sd_bus_error_setf(error, MVM_ERROR_KERNEL_NOT_FOUND,
                                          "The guest initramfs %s does not exist (set [Guest] Initramfs= in %s).",
                                          initramfs, MICROVM_CONFIG_FILE);
@@ -628,6 +663,16 @@ int vm_start(Vm *vm, sd_bus_message *call, bool wait, sd_bus_error *error) {
         r = runtime_dir_create(def->name, error);
         if (r < 0)
                 return r;
+        r = copy_boot_override(vm, runtime_dir, def->kernel, "kernel", "vmlinuz", &own_kernel, error);
+        if (r >= 0)
+                r = copy_boot_override(vm, runtime_dir, def->initramfs, "initramfs", "initrd.img", &own_initramfs,
+                                       error);
+        if (r < 0)
+                goto fail;
+        if (own_kernel)
+                kernel = own_kernel;
+        if (own_initramfs)
+                initramfs = own_initramfs;
         build_shares(m, vm, runtime_dir, &shares);
         if (def->volume_gib > 0) {
                 struct passwd *vmm = getpwnam(VMM_USER);
@@ -709,7 +754,7 @@ int vm_start(Vm *vm, sd_bus_message *call, bool wait, sd_bus_error *error) {
 fail:
         if (!sd_bus_error_is_set(error))
                 sd_bus_error_set_errnof(error, -r, "Cannot start VM '%s': %s", def->name, strerror(-r));
-        else if (!sd_bus_error_has_names(error, MVM_ERROR_INVALID_ARGUMENT, MVM_ERROR_FAILED)) {
+        else if (!g_str_has_prefix(error->name, "org.microvm.Error.")) {
                 /* PID 1 refused a unit: say which VM, keep its reason. */
                 _cleanup_(sd_bus_error_free) sd_bus_error wrapped = SD_BUS_ERROR_NULL;
                 sd_bus_error_setf(&wrapped, MVM_ERROR_UNIT_FAILED, "systemd refused to start VM '%s': %s", def->name,

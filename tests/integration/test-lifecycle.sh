@@ -396,6 +396,43 @@ t_not_running() {
         expect_state myvm stopped
 }
 
+# A VM's own kernel and initramfs: a polkit action of their own (custom-boot), read with
+# the owner's rights: never a file the owner could not read, e.g. another VM's volume or
+# root's files; a kernel only the owner can read (in her home) works.
+t_custom_boot() {
+        local out own=/home/alice/boot
+        in_container sh -c 'echo root-only >/root/secret-initrd && chmod 0600 /root/secret-initrd'
+        expect_dbus_error "$E_REFUSED" carol "$MPATH" "$MIFACE.CreateWorkspace" "'carolboot'" \
+                "{'kernel': <'$GUEST_INSTALL_DIR/vmlinuz'>}"
+        ! gcall carol "$MPATH" "$MIFACE.GetVM" "'carolboot'" >/dev/null 2>&1 || fail "carolboot was created"
+        expect_dbus_error org.microvm.Error.InvalidArgument alice "$MPATH" "$MIFACE.CreateWorkspace" "'quoted'" \
+                "{'kernel-cmdline': <'console=ttyS0 x=\"'>}"
+        expect_dbus_error org.microvm.Error.InvalidArgument alice "$MPATH" "$MIFACE.CreateWorkspace" "'quoted'" \
+                "{'kernel-cmdline': <'console=ttyS0 microvm.user=root:0:0'>}"
+        # Allowed to ask (the rule), but alice cannot read /root/secret-initrd: no start.
+        gcall alice "$MPATH" "$MIFACE.CreateWorkspace" "'spy'" "{'initramfs': <'/root/secret-initrd'>}" >/dev/null
+        out=$(GCALL_TIMEOUT=60 gcall alice "$MPATH" "$MIFACE.StartVM" "'spy'" "{}" 2>&1) && fail "spy started"
+        echo "  alice: StartVM('spy') -> $out"
+        [[ $out == *"$E_KERNEL_NOT_FOUND"* ]] || fail "expected $E_KERNEL_NOT_FOUND"
+        [[ $out == *"cannot be read by its owner alice"* ]] || fail "the refusal does not say why"
+        expect_state spy stopped
+        expect_vm_gone spy
+        gcall alice "$MPATH" "$MIFACE.DeleteWorkspace" "'spy'" "{'remove-files': <true>}" >/dev/null
+        # Her own kernel, mode 0600 in her home (the hypervisor could never read it there).
+        in_container install -d -o alice -g alice -m 0700 "$own"
+        in_container install -o alice -g alice -m 0600 "$GUEST_INSTALL_DIR/vmlinuz" "$own/vmlinuz"
+        gcall alice "$MPATH" "$MIFACE.CreateWorkspace" "'ownboot'" "{'kernel': <'$own/vmlinuz'>}" >/dev/null
+        timed_verb "$START_TIMEOUT" alice start ownboot
+        expect_running ownboot
+        expect_guest_file ownboot
+        in_container ls -l /run/microvm/ownboot/vmlinuz | sed 's/^/  /'
+        out=$(in_container systemctl show -p ExecStart --value "$(unit_of ownboot)")
+        [[ $out == *"/run/microvm/ownboot/vmlinuz"* ]] ||
+                fail "the hypervisor does not boot the copy in the runtime directory"
+        stop_and_verify ownboot
+        gcall alice "$MPATH" "$MIFACE.DeleteWorkspace" "'ownboot'" "{'remove-files': <true>}" >/dev/null
+}
+
 t_kernel_missing() {
         local kernel=$GUEST_INSTALL_DIR/vmlinuz out rc=0
         # A VM whose own kernel does not exist ...
@@ -653,6 +690,15 @@ ct_pre_boot_hook() {
                         "$CT_ROOT$STANDIN_DIR/"
         fi
         write_config
+        # An administrator's rule: alice (not carol) may boot her VMs with her own kernel.
+        install -d -m 0755 "$CT_ROOT/etc/polkit-1/rules.d"
+        cat >"$CT_ROOT/etc/polkit-1/rules.d/40-test-custom-boot.rules" <<'EOF'
+polkit.addRule(function(action, subject) {
+        if (action.id === "org.microvm.manager.custom-boot" && subject.user === "alice")
+                return polkit.Result.YES;
+        return polkit.Result.NOT_HANDLED;
+});
+EOF
 }
 
 test_cleanup_hook() {
@@ -711,6 +757,7 @@ main() {
         if [[ $TIER == qemu ]]; then
                 check "stop of a stopped VM: NotRunning" t_not_running
                 check "start without a kernel: KernelNotFound, nothing left running" t_kernel_missing
+                check "own kernel/initramfs: custom-boot action, read as the owner; quotes refused" t_custom_boot
                 check "PropertiesChanged announces State starting and running" t_properties_changed
         fi
         check "kill -9 of the hypervisor: State failed with the signal; a new start works" t_kill9

@@ -149,6 +149,28 @@ static void test_create_egress(void) {
         assert_refused(type, "'egress' must be of type 's'");
 }
 
+static void test_create_kernel_cmdline(void) {
+        static const char *const bad[] = {
+                "console=ttyS0 \"", "x=\"a b\"", "microvm.user=root:0:0", "quiet microvm.ip=192.168.83.9/24",
+                "a  microvm.name=x",
+        };
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *ok = new_call();
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        CreateOptions o = {};
+
+        g_assert_cmpint(sd_bus_message_append(ok, "a{sv}", 1, "kernel-cmdline", "s", "console=ttyS0 quiet nomicrovm.x=1"),
+                        >=, 0);
+        g_assert_cmpint(parse_create(ok, &o, &error), >=, 0);
+        g_assert_cmpstr(o.kernel_cmdline, ==, "console=ttyS0 quiet nomicrovm.x=1");
+        create_options_clear(&o);
+        for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
+                _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = new_call();
+
+                g_assert_cmpint(sd_bus_message_append(m, "a{sv}", 1, "kernel-cmdline", "s", bad[i]), >=, 0);
+                assert_refused(m, "'kernel-cmdline' must not contain");
+        }
+}
+
 static void test_create_unknown_and_duplicate(void) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *a = new_call(), *b = new_call();
 
@@ -224,6 +246,7 @@ int main(int argc, char *argv[]) {
         g_test_add_func("/bus-options/create/bad-keys", test_create_bad_keys);
         g_test_add_func("/bus-options/create/volume", test_create_volume);
         g_test_add_func("/bus-options/create/egress", test_create_egress);
+        g_test_add_func("/bus-options/create/kernel-cmdline", test_create_kernel_cmdline);
         g_test_add_func("/bus-options/create/too-many-keys", test_create_too_many_keys);
         g_test_add_func("/bus-options/delete", test_delete_options);
         r = g_test_run();

@@ -2,6 +2,7 @@
 /* The cloud-hypervisor API client against a fake server: a thread on a unix socket in a
  * temporary directory that records the request and answers with canned bytes. */
 #include "ch-api.h"
+#include "mvm-json.h"
 #include "mvm-macro.h"
 
 #include <errno.h>
@@ -257,6 +258,33 @@ static void test_vm_info(Fixture *f, gconstpointer data) {
         g_assert_cmpstr(res.state, ==, "Running");
         g_assert_cmpuint(res.body_size, ==, 71);
         result_clear(&res);
+}
+
+/* A hypervisor answering with JSON nested 200,000 deep (within the size cap) must not
+ * crash microvmd: json-glib recurses per level; the body is not parsed at all. */
+static void test_deeply_nested(Fixture *f, gconstpointer data) {
+        g_autoptr(GString) body = g_string_new(NULL);
+        g_autofree char *response = NULL;
+        Result res = {};
+
+        for (int i = 0; i < 200000; i++)
+                g_string_append_c(body, '[');
+        for (int i = 0; i < 200000; i++)
+                g_string_append_c(body, ']');
+        response = g_strdup_printf("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                                   "Content-Length: %zu\r\n\r\n%s", body->len, body->str);
+        f->server.response = response;
+        server_start(&f->server);
+        request(f, "GET", "vm.info", NULL, 5 * G_USEC_PER_SEC, &res);
+        g_assert_cmpint(res.r, ==, 0);
+        g_assert_cmpint(res.status, ==, 200);
+        g_assert_false(res.has_json);
+        g_assert_null(res.state);
+        result_clear(&res);
+
+        g_assert_true(mvm_json_depth_ok("[[\"[[[[\"]]", 12, 2));
+        g_assert_false(mvm_json_depth_ok("[[[]]]", 6, 2));
+        g_assert_true(mvm_json_depth_ok("{\"a\": \"\\\"[[[\"}", 13, 1));
 }
 
 static void test_power_button(Fixture *f, gconstpointer data) {
@@ -609,6 +637,8 @@ static void test_error_message(void) {
                 { 500, "", "HTTP 500" },
                 { 503, "  \r\n", "HTTP 503" },
                 { 500, "line one\nline two", "line one line two" },
+                { 500, "[\"forged\\nlog line\"]", "forged log line" },
+                { 400, "\"a\\r\\nb\"", "a  b" },
         };
 
         for (size_t i = 0; i < MVM_ELEMENTSOF(cases); i++) {
@@ -677,6 +707,7 @@ int main(int argc, char *argv[]) {
         g_test_init(&argc, &argv, NULL);
 
         ADD("/ch-api/vm-info", test_vm_info);
+        ADD("/ch-api/deeply-nested", test_deeply_nested);
         ADD("/ch-api/power-button-204", test_power_button);
         ADD("/ch-api/json-body", test_json_body);
         ADD("/ch-api/wrong-state-500", test_wrong_state);

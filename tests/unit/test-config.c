@@ -257,6 +257,8 @@ static void test_guest_hypervisor_network_refused(Fixture *f, gconstpointer data
         assert_refused(f, "[Network]\nDNS=1.1.1.1,dns.example\n", "DNS");
         assert_refused(f, "[Network]\nNAT=maybe\n", "NAT");
         assert_refused(f, "[Network]\nAllowVMToVM=2\n", "AllowVMToVM");
+        assert_refused(f, "[Guest]\nKernelCommandLine=console=ttyS0 microvm.user=root:0:0\n", "KernelCommandLine");
+        assert_refused(f, "[Guest]\nKernelCommandLine=console=ttyS0 x=\"a b\n", "KernelCommandLine");
         assert_refused(f, "[Network]\nEgress=all\n", "Egress");
         assert_refused(f, "[Network]\nEgress=\n", "Egress");
         assert_refused(f, "[Network]\nAllowedNetworks=192.168.1.1/24\n", "AllowedNetworks");

@@ -388,6 +388,25 @@ static void test_length_honoured(void) {
 
 /* json-glib also reads things that are not JSON (a JavaScript assignment, several
  * documents in a row); a damaged definition must not be read as some other one. */
+/* json-glib recurses per level: a deeply nested file is refused before it is parsed. */
+static void test_deeply_nested(void) {
+        g_autoptr(GString) json = g_string_new("{\"format-version\": 1, \"name\": \"x\", \"owner\": 1, "
+                                               "\"vcpus\": 1, \"memory-mib\": 512, \"workspace\": \"/w\", "
+                                               "\"created-at\": 1, \"extra\": ");
+        g_autoptr(GError) error = NULL;
+        g_autoptr(MvmVmDef) d = NULL;
+
+        for (int i = 0; i < 100000; i++)
+                g_string_append_c(json, '[');
+        for (int i = 0; i < 100000; i++)
+                g_string_append_c(json, ']');
+        g_string_append_c(json, '}');
+        d = mvm_vmdef_from_json(json->str, (gssize) json->len, &error);
+        g_assert_null(d);
+        g_assert_nonnull(error);
+        g_assert_nonnull(strstr(error->message, "nested"));
+}
+
 static void test_not_json(void) {
         assert_refused(VALID_JSON "{\"format-version\":1,\"name\":\"other-vm\",\"owner\":0,\"vcpus\":1,"
                        "\"memory-mib\":128,\"workspace\":\"/other\",\"created-at\":1}\n");
@@ -417,6 +436,7 @@ int main(int argc, char *argv[]) {
         g_test_add_func("/vmdef/embedded-nul", test_embedded_nul);
         g_test_add_func("/vmdef/length-honoured", test_length_honoured);
         g_test_add_func("/vmdef/not-json", test_not_json);
+        g_test_add_func("/vmdef/deeply-nested", test_deeply_nested);
 
         return g_test_run();
 }
