@@ -9,6 +9,7 @@
 #define GROUP_GUEST "Guest"
 #define GROUP_HYPERVISOR "Hypervisor"
 #define GROUP_NETWORK "Network"
+#define GROUP_LIMITS "Limits"
 
 static const struct {
         const char *group;
@@ -38,6 +39,10 @@ static const struct {
         { GROUP_NETWORK, "Egress" },
         { GROUP_NETWORK, "AllowedNetworks" },
         { GROUP_NETWORK, "AllowedHostPorts" },
+        { GROUP_LIMITS, "MaxVMsPerUser" },
+        { GROUP_LIMITS, "MaxRunningVCPUsPerUser" },
+        { GROUP_LIMITS, "MaxRunningMemoryMiBPerUser" },
+        { GROUP_LIMITS, "MaxVolumeGiBPerUser" },
 };
 
 G_DEFINE_QUARK(mvm-config-error-quark, mvm_config_error)
@@ -69,6 +74,12 @@ MvmConfig *mvm_config_new_default(void) {
         c->egress = MVM_EGRESS_INTERNET;
         c->allowed_networks = g_new0(char *, 1);
         c->allowed_host_ports = g_new0(char *, 1);
+        /* One user cannot take the machine: a typical workstation has 8 to 32 threads and
+         * 16 to 64 GiB; VMs are small by default. */
+        c->max_vms_per_user = 16;
+        c->max_running_vcpus_per_user = 16;
+        c->max_running_memory_mib_per_user = 32768;
+        c->max_volume_gib_per_user = 256;
         return c;
 }
 
@@ -486,6 +497,14 @@ MvmConfig *mvm_config_load(const char *path, GError **error) {
         }
 
         if (!read_network(kf, path, c, error))
+                return NULL;
+        if (!read_uint(kf, path, GROUP_LIMITS, "MaxVMsPerUser", 0, 1u << 20, &c->max_vms_per_user, error) ||
+            !read_uint(kf, path, GROUP_LIMITS, "MaxRunningVCPUsPerUser", 0, 1u << 20, &c->max_running_vcpus_per_user,
+                       error) ||
+            !read_uint(kf, path, GROUP_LIMITS, "MaxRunningMemoryMiBPerUser", 0, UINT64_C(1) << 40,
+                       &c->max_running_memory_mib_per_user, error) ||
+            !read_uint(kf, path, GROUP_LIMITS, "MaxVolumeGiBPerUser", 0, UINT64_C(1) << 30,
+                       &c->max_volume_gib_per_user, error))
                 return NULL;
 
         /* Defaults larger than a lowered maximum would make every plain create fail. */

@@ -38,6 +38,12 @@ typedef struct MvmConfig {
         int egress;                    /* MvmEgress */
         char **allowed_networks;       /* "A.B.C.D/N", normalised; never NULL */
         char **allowed_host_ports;     /* "tcp:N" or "udp:N", normalised; never NULL */
+
+        /* [Limits], per user (root has none); 0: no limit */
+        uint64_t max_vms_per_user;
+        uint64_t max_running_vcpus_per_user;
+        uint64_t max_running_memory_mib_per_user;
+        uint64_t max_volume_gib_per_user;
 } MvmConfig;
 
 /* What a VM may reach beyond the anti-spoofing that always applies. Ordered from the

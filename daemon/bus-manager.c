@@ -3,6 +3,7 @@
 #include "bus-options.h"
 #include "bus.h"
 #include "config.h"
+#include "user-limits.h"
 #include "log.h"
 #include "manager.h"
 #include "mvm-dbus.h"
@@ -161,6 +162,12 @@ static int create_workspace(Manager *m, CreateRequest *req, const char **ret_pat
         def->kernel_cmdline = g_strdup(req->options.kernel_cmdline);
         def->volume_gib = req->options.volume_gib;
         def->egress = g_strdup(req->options.egress);
+        /* Again: other VMs may have been created while polkit was asking. */
+        r = limits_check_create(m, req->uid, req->options.volume_gib, error);
+        if (r < 0) {
+                workspace_abort(base_fd, staging);
+                return r;
+        }
         r = pick_address(m, req->options.ip_address, &def->ip_address, &def->mac_address, error);
         if (r < 0) {
                 workspace_abort(base_fd, staging);
@@ -271,6 +278,9 @@ static int method_create_workspace(sd_bus_message *msg, void *userdata, sd_bus_e
                         return r;
         }
         r = bus_message_get_caller_uid(msg, &req->uid);
+        if (r < 0)
+                return r;
+        r = limits_check_create(m, req->uid, req->options.volume_gib, error);
         if (r < 0)
                 return r;
         req->name = g_strdup(name);

@@ -2,6 +2,7 @@
 #include "config.h"
 #include "fs-util.h"
 #include "hypervisor.h"
+#include "user-limits.h"
 #include "log.h"
 #include "machined.h"
 #include "manager.h"
@@ -631,6 +632,9 @@ int vm_start(Vm *vm, sd_bus_message *call, bool wait, sd_bus_error *error) {
                 return sd_bus_error_setf(error, MVM_ERROR_BUSY, "VM '%s' is stopping; try again when it has stopped.",
                                          def->name);
 
+        r = limits_check_start(m, vm, error);
+        if (r < 0)
+                return r;
         backend = vm_pick_backend(vm, error);
         if (!backend)
                 return -EINVAL;

@@ -414,6 +414,35 @@ t_example_polkit_rules() {
         done
 }
 
+# [Limits]: the number of VMs and the volumes' size per user; LimitExceeded names the
+# limit and nothing is created; other users are not affected.
+t_create_limits() {
+        local conf=/etc/microvm/microvmd.conf n
+        # alice's VMs: the definitions she owns.
+        n=$(in_container python3 -c 'import glob, json, sys
+print(sum(json.load(open(f))["owner"] == int(sys.argv[1]) for f in glob.glob(sys.argv[2] + "/*.json")))' \
+                "$(in_container id -u alice)" "$STATE/vms")
+        echo "  alice owns $n VMs; MaxVMsPerUser=$((n + 1))"
+        ((n > 0)) || fail "cannot count alice's VMs"
+        in_container mkdir -p /etc/microvm
+        printf '[Limits]\nMaxVMsPerUser=%s\nMaxVolumeGiBPerUser=3\n' "$((n + 1))" | in_container tee "$conf" >/dev/null
+        in_container systemctl restart microvmd
+        gcall alice "$MPATH" "$MIFACE.CreateWorkspace" "'onemore'" "{'volume-gib': <uint64 2>}" >/dev/null ||
+                fail "alice could not create her VM number $((n + 1))"
+        expect_dbus_error org.microvm.Error.LimitExceeded alice "$MPATH" "$MIFACE.CreateWorkspace" "'toomany'" "{}"
+        gcall carol "$MPATH" "$MIFACE.CreateWorkspace" "'carolvol'" "{'volume-gib': <uint64 2>}" >/dev/null ||
+                fail "carol could not create a VM with a 2 GiB volume"
+        expect_dbus_error org.microvm.Error.LimitExceeded carol "$MPATH" "$MIFACE.CreateWorkspace" "'carolvol2'" \
+                "{'volume-gib': <uint64 2>}"
+        gcall carol "$MPATH" "$MIFACE.CreateWorkspace" "'carolsmall'" "{}" >/dev/null ||
+                fail "carol could not create a VM without a volume"
+        for n in alice:onemore carol:carolvol carol:carolsmall; do
+                gcall "${n%%:*}" "$MPATH" "$MIFACE.DeleteWorkspace" "'${n#*:}'" "{'remove-files': <true>}" >/dev/null
+        done
+        in_container rm "$conf"
+        in_container systemctl restart microvmd
+}
+
 t_object_manager() {
         local out
         out=$(as_user alice busctl call "$BUS" "$MPATH" org.freedesktop.DBus.ObjectManager GetManagedObjects)
@@ -573,6 +602,7 @@ main() {
         check "bad options give InvalidArgument and change nothing" t_bad_options
         check "AlreadyExists and NoSuchVM" t_duplicate_and_unknown
         check "GetManagedObjects and ListVMs list the VMs" t_object_manager
+        check "[Limits]: MaxVMsPerUser and MaxVolumeGiBPerUser give LimitExceeded" t_create_limits
         check "the installed interface files match the live introspection" t_interface_files
         check "the example polkit rules allow and refuse what their comments say" t_example_polkit_rules
         check "InterfacesAdded and InterfacesRemoved are emitted" t_signals

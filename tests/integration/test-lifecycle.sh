@@ -631,6 +631,31 @@ t_machined() {
         expect_running myvm
 }
 
+# [Limits] MaxRunningVCPUsPerUser=1: alice's second VM does not start while her first
+# runs (LimitExceeded, nothing started), and starts once it has stopped.
+t_running_limit() {
+        local conf=/etc/microvm/microvmd.conf out
+        state_is myvm running && stop_and_verify myvm
+        state_is second running && stop_and_verify second
+        in_container cp "$conf" "$conf.saved"
+        printf '[Limits]\nMaxRunningVCPUsPerUser=1\n' | in_container tee -a "$conf" >/dev/null
+        in_container systemctl restart microvmd
+        vm_verb alice start myvm
+        expect_running myvm
+        out=$(GCALL_TIMEOUT=60 gcall alice "$MPATH" "$MIFACE.StartVM" "'second'" "{}" 2>&1) && fail "second started"
+        echo "  alice: StartVM('second') -> $out"
+        [[ $out == *org.microvm.Error.LimitExceeded* && $out == *MaxRunningVCPUsPerUser* ]] ||
+                fail "expected LimitExceeded naming MaxRunningVCPUsPerUser"
+        expect_state second stopped
+        expect_vm_gone second
+        stop_and_verify myvm
+        vm_verb alice start second
+        expect_running second
+        stop_and_verify second
+        in_container mv "$conf.saved" "$conf"
+        in_container systemctl restart microvmd
+}
+
 t_daemon_healthy() {
         local journal n result
         journal=$(in_container journalctl -u microvmd -o cat --no-pager)
@@ -766,6 +791,7 @@ main() {
                 check "microvm-client restart myvm boots a fresh guest" t_restart_verb
                 check "machinectl lists the running VM (class vm, leader MainPID); terminate stops it" t_machined
                 check "two VMs run at once and stop" t_two_vms
+                check "[Limits] MaxRunningVCPUsPerUser: the second VM waits for the first (LimitExceeded)" t_running_limit
         fi
         check "microvmd did not crash and logged no leak or assertion" t_daemon_healthy
         if [[ $TIER == cloud-hypervisor ]]; then

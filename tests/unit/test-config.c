@@ -188,7 +188,12 @@ static void test_guest_hypervisor_network(Fixture *f, gconstpointer data) {
                 "AllowVMToVM=true\n"
                 "Egress=open\n"
                 "AllowedNetworks=192.168.1.0/24, 10.1.2.3\n"
-                "AllowedHostPorts=tcp:3128 UDP:053\n", &error);
+                "AllowedHostPorts=tcp:3128 UDP:053\n"
+                "[Limits]\n"
+                "MaxVMsPerUser=0\n"
+                "MaxRunningVCPUsPerUser=4\n"
+                "MaxRunningMemoryMiBPerUser=8192\n"
+                "MaxVolumeGiBPerUser=10\n", &error);
 
         g_assert_no_error(error);
         g_assert_nonnull(c);
@@ -218,6 +223,10 @@ static void test_guest_hypervisor_network(Fixture *f, gconstpointer data) {
         g_assert_cmpuint(g_strv_length(c->allowed_host_ports), ==, 2);
         g_assert_cmpstr(c->allowed_host_ports[0], ==, "tcp:3128");
         g_assert_cmpstr(c->allowed_host_ports[1], ==, "udp:53");
+        g_assert_cmpuint(c->max_vms_per_user, ==, 0);
+        g_assert_cmpuint(c->max_running_vcpus_per_user, ==, 4);
+        g_assert_cmpuint(c->max_running_memory_mib_per_user, ==, 8192);
+        g_assert_cmpuint(c->max_volume_gib_per_user, ==, 10);
 
         /* The documented defaults. */
         g_assert_cmpstr(d->kernel_cmdline, ==, "console=ttyS0 panic=-1");
@@ -233,6 +242,10 @@ static void test_guest_hypervisor_network(Fixture *f, gconstpointer data) {
         g_assert_true(d->nat);
         g_assert_false(d->allow_vm_to_vm);
         g_assert_cmpint(d->egress, ==, MVM_EGRESS_INTERNET);
+        g_assert_cmpuint(d->max_vms_per_user, ==, 16);
+        g_assert_cmpuint(d->max_running_vcpus_per_user, ==, 16);
+        g_assert_cmpuint(d->max_running_memory_mib_per_user, ==, 32768);
+        g_assert_cmpuint(d->max_volume_gib_per_user, ==, 256);
         g_assert_cmpstr(mvm_egress_to_string(d->egress), ==, "internet");
         g_assert_nonnull(d->allowed_networks);
         g_assert_cmpuint(g_strv_length(d->allowed_networks), ==, 0);
@@ -260,6 +273,9 @@ static void test_guest_hypervisor_network_refused(Fixture *f, gconstpointer data
         assert_refused(f, "[Guest]\nKernelCommandLine=console=ttyS0 microvm.user=root:0:0\n", "KernelCommandLine");
         assert_refused(f, "[Guest]\nKernelCommandLine=console=ttyS0 x=\"a b\n", "KernelCommandLine");
         assert_refused(f, "[Network]\nEgress=all\n", "Egress");
+        assert_refused(f, "[Limits]\nMaxVMsPerUser=-1\n", "MaxVMsPerUser");
+        assert_refused(f, "[Limits]\nMaxRunningVCPUsPerUser=many\n", "MaxRunningVCPUsPerUser");
+        assert_refused(f, "[Limits]\nMaxVolumesPerUser=3\n", "MaxVolumesPerUser");
         assert_refused(f, "[Network]\nEgress=\n", "Egress");
         assert_refused(f, "[Network]\nAllowedNetworks=192.168.1.1/24\n", "AllowedNetworks");
         assert_refused(f, "[Network]\nAllowedNetworks=192.168.1.0/33\n", "AllowedNetworks");
