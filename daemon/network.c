@@ -25,7 +25,6 @@
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 
-#define VMM_USER "microvm-vmm"
 #define NFT_TABLE "microvmd"
 /* What microvmd added, so a restarted microvmd removes exactly that (in /run, root's). */
 #define STATE_FILE ".network"
@@ -392,17 +391,13 @@ void network_release(Manager *m) {
         m->network_up = false;
 }
 
-int network_tap_add(Manager *m, const char *tap, sd_bus_error *error) {
+int network_tap_add(Manager *m, const char *tap, uid_t owner, sd_bus_error *error) {
         _cleanup_(nl_socket_freep) struct nl_sock *sock = NULL;
         _cleanup_(rtnl_link_putp) struct rtnl_link *link = NULL, *bridge = NULL;
         _cleanup_close_ int fd = -1;
         struct ifreq ifr = {};
-        struct passwd *pw;
         int r;
 
-        pw = getpwnam(VMM_USER);
-        if (!pw)
-                return sd_bus_error_setf(error, MVM_ERROR_FAILED, "The user " VMM_USER " does not exist.");
         network_tap_remove(m, tap); /* a leftover of a crash */
 
         fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
@@ -414,9 +409,10 @@ int network_tap_add(Manager *m, const char *tap, sd_bus_error *error) {
         g_strlcpy(ifr.ifr_name, tap, sizeof(ifr.ifr_name));
         if (ioctl(fd, TUNSETIFF, &ifr) < 0)
                 return sd_bus_error_set_errnof(error, errno, "Cannot create the tap %s: %m", tap);
-        /* Owned by the hypervisor's user, which then needs no capability to open it. */
-        if (ioctl(fd, TUNSETOWNER, (unsigned long) pw->pw_uid) < 0 ||
-            ioctl(fd, TUNSETGROUP, (unsigned long) pw->pw_gid) < 0 || ioctl(fd, TUNSETPERSIST, 1) < 0)
+        /* Owned by the VM's hypervisor, which then needs no capability to open it; no
+         * other VM's hypervisor can. */
+        if (ioctl(fd, TUNSETOWNER, (unsigned long) owner) < 0 || ioctl(fd, TUNSETGROUP, (unsigned long) owner) < 0 ||
+            ioctl(fd, TUNSETPERSIST, 1) < 0)
                 return sd_bus_error_set_errnof(error, errno, "Cannot set up the tap %s: %m", tap);
         fd = safe_close(fd);
 

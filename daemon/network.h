@@ -25,9 +25,9 @@ void network_release(Manager *m);
 /* Whether an earlier network_ensure() (maybe of a crashed microvmd) left its record. */
 bool network_has_state(void);
 
-/* Creates the persistent tap (owned by the hypervisor's user), attaches it to the
- * bridge and brings it up. */
-int network_tap_add(Manager *m, const char *tap, sd_bus_error *error);
+/* Creates the persistent tap (owned by uid and gid owner: the VM's hypervisor), attaches
+ * it to the bridge and brings it up. */
+int network_tap_add(Manager *m, const char *tap, uid_t owner, sd_bus_error *error);
 void network_tap_remove(Manager *m, const char *tap);
 
 /* Adds (or replaces) the VM's anti-spoofing and egress rules and pins the host's

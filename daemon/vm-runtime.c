@@ -23,9 +23,9 @@
 #include <pwd.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 
-#define VMM_USER "microvm-vmm"
 #define SLICE "microvm.slice"
 #define HYPERVISOR_ENV "MICROVM_HYPERVISOR="
 #define HYPERVISOR_START_TIMEOUT_USEC (60 * G_USEC_PER_SEC)
@@ -188,7 +188,7 @@ static void pin_running_neighbours(Manager *m) {
 
 /* The VM's network: its address must be one of the configured subnet (the subnet may
  * have changed since it was created). Brings the network up and the VM's tap. */
-static int vm_network_up(Vm *vm, char **ret_tap, sd_bus_error *error) {
+static int vm_network_up(Vm *vm, uid_t vmm_uid, char **ret_tap, sd_bus_error *error) {
         Manager *m = vm->manager;
         g_autofree char *tap = NULL;
         uint32_t a;
@@ -206,7 +206,7 @@ static int vm_network_up(Vm *vm, char **ret_tap, sd_bus_error *error) {
         if (r > 0)
                 vm_runtime_restore_firewall(m);
         tap = mvm_tap_name(&m->subnet, a);
-        r = network_tap_add(m, tap, error);
+        r = network_tap_add(m, tap, vmm_uid, error);
         if (r < 0)
                 return r;
         r = network_vm_add(m, &(FirewallVm) { .tap = tap, .ip = vm->def->ip_address, .mac = vm->def->mac_address,
@@ -281,9 +281,9 @@ static void vm_network_down(Vm *vm) {
 /* A VM's own kernel or initramfs (CreateWorkspace options), read with its owner's rights
  * and copied into the runtime directory for the hypervisor: never a file the owner could
  * not read (another VM's volume, root's files), whatever root or microvm-vmm can. */
-static int copy_boot_override(Vm *vm, const char *runtime_dir, const char *path, const char *what,
+static int copy_boot_override(Vm *vm, uid_t vmm_uid, const char *runtime_dir, const char *path, const char *what,
                               const char *copy_name, char **ret_copy, sd_bus_error *error) {
-        struct passwd *owner, *vmm;
+        struct passwd *owner;
         _cleanup_close_ int fd = -1, dir = -1;
         g_autofree char *owner_name = NULL;
         int r;
@@ -292,17 +292,15 @@ static int copy_boot_override(Vm *vm, const char *runtime_dir, const char *path,
                 return 0;
         owner_name = manager_user_name(vm->def->owner);
         owner = getpwuid(vm->def->owner);
-        vmm = getpwnam(VMM_USER);
-        if (!owner || !vmm)
-                return sd_bus_error_setf(error, MVM_ERROR_FAILED, "The user %s does not exist.",
-                                         owner ? VMM_USER : owner_name);
+        if (!owner)
+                return sd_bus_error_setf(error, MVM_ERROR_FAILED, "The user %s does not exist.", owner_name);
         r = open_regular_as_user(path, owner->pw_uid, owner->pw_gid, &fd);
         if (r < 0)
                 return sd_bus_error_setf(error, MVM_ERROR_KERNEL_NOT_FOUND,
                                          "The VM's own %s %s cannot be read by its owner %s: %s.", what, path,
                                          owner_name, r == -EINVAL ? "not a regular file" : strerror(-r));
         dir = open_dir_at(AT_FDCWD, runtime_dir);
-        r = dir < 0 ? dir : copy_fd_to_new_file_at(fd, dir, copy_name, 0400, vmm->pw_uid, vmm->pw_gid);
+        r = dir < 0 ? dir : copy_fd_to_new_file_at(fd, dir, copy_name, 0400, vmm_uid, vmm_uid);
         if (r < 0)
                 return sd_bus_error_setf(error, MVM_ERROR_FAILED, "Cannot copy the VM's own %s %s: %s", what, path,
                                          strerror(-r));
@@ -310,15 +308,10 @@ static int copy_boot_override(Vm *vm, const char *runtime_dir, const char *path,
         return 0;
 }
 
-static int runtime_dir_create(const char *name, sd_bus_error *error) {
+static int runtime_dir_create(const char *name, uid_t owner, sd_bus_error *error) {
         _cleanup_close_ int base_fd = -1;
-        struct passwd *pw;
         int r;
 
-        pw = getpwnam(VMM_USER);
-        if (!pw)
-                return sd_bus_error_setf(error, MVM_ERROR_FAILED,
-                                         "The user " VMM_USER " does not exist; run systemd-sysusers.");
         base_fd = open_root_owned_dir(MICROVM_RUNTIME_DIR);
         if (base_fd == -ENOENT) {
                 if (mkdir(MICROVM_RUNTIME_DIR, 0755) < 0 && errno != EEXIST)
@@ -333,11 +326,11 @@ static int runtime_dir_create(const char *name, sd_bus_error *error) {
         if (mkdirat(base_fd, name, 0700) < 0)
                 return sd_bus_error_set_errnof(error, errno, "Cannot create the runtime directory: %m");
         /* The hypervisor creates its sockets here; PID 1 creates the virtiofs ones. */
-        if (fchownat(base_fd, name, pw->pw_uid, pw->pw_gid, AT_SYMLINK_NOFOLLOW) < 0) {
+        if (fchownat(base_fd, name, owner, owner, AT_SYMLINK_NOFOLLOW) < 0) {
                 r = -errno;
                 (void) unlinkat(base_fd, name, AT_REMOVEDIR);
-                return sd_bus_error_set_errnof(error, -r, "Cannot hand the runtime directory to " VMM_USER ": %s",
-                                               strerror(-r));
+                return sd_bus_error_set_errnof(error, -r, "Cannot hand the runtime directory to uid %u: %s",
+                                               (unsigned) owner, strerror(-r));
         }
         return 0;
 }
@@ -398,7 +391,43 @@ typedef struct ShareUnitData {
         Vm *vm;
         const VmShare *share;
         const char *hypervisor_unit;
+        uid_t vmm_uid;          /* the VM's hypervisor: the only one that may connect */
 } ShareUnitData;
+
+/* What a hypervisor never needs, so that an escaped one has less to work with: other
+ * processes (it sees only its own), IPC, the clock, namespaces, foreign syscall ABIs and
+ * IP (its network is the tap's file descriptor). MemoryDenyWriteExecute= cannot be set:
+ * QEMU's TCG writes the code it runs. */
+static int unit_property_isolation(sd_bus_message *msg) {
+        static const uint8_t any4[4] = {}, any6[16] = {};
+        char *native[] = { (char *) "native", NULL };
+        int r;
+
+        if ((r = unit_property_string(msg, "ProtectProc", "invisible")) < 0 ||
+            (r = unit_property_bool(msg, "PrivateIPC", true)) < 0 ||
+            (r = unit_property_bool(msg, "ProtectClock", true)) < 0 ||
+            (r = unit_property_u64(msg, "RestrictNamespaces", 0)) < 0 ||
+            (r = unit_property_strv(msg, "SystemCallArchitectures", native)) < 0 ||
+            (r = sd_bus_message_open_container(msg, 'r', "sv")) < 0 ||
+            (r = sd_bus_message_append(msg, "s", "IPAddressDeny")) < 0 ||
+            (r = sd_bus_message_open_container(msg, 'v', "a(iayu)")) < 0 ||
+            (r = sd_bus_message_open_container(msg, 'a', "(iayu)")) < 0 ||
+            (r = sd_bus_message_open_container(msg, 'r', "iayu")) < 0 ||
+            (r = sd_bus_message_append(msg, "i", AF_INET)) < 0 ||
+            (r = sd_bus_message_append_array(msg, 'y', any4, sizeof(any4))) < 0 ||
+            (r = sd_bus_message_append(msg, "u", 0)) < 0 ||
+            (r = sd_bus_message_close_container(msg)) < 0 ||
+            (r = sd_bus_message_open_container(msg, 'r', "iayu")) < 0 ||
+            (r = sd_bus_message_append(msg, "i", AF_INET6)) < 0 ||
+            (r = sd_bus_message_append_array(msg, 'y', any6, sizeof(any6))) < 0 ||
+            (r = sd_bus_message_append(msg, "u", 0)) < 0 ||
+            (r = sd_bus_message_close_container(msg)) < 0 ||
+            (r = sd_bus_message_close_container(msg)) < 0 ||
+            (r = sd_bus_message_close_container(msg)) < 0 ||
+            (r = sd_bus_message_close_container(msg)) < 0)
+                return r;
+        return 0;
+}
 
 /* The serial console is the hypervisor's standard output, written by the guest: it is
  * logged as it is, never with a level the guest chose ("<0>" would be an emergency that
@@ -442,13 +471,14 @@ static int build_share_socket_unit(sd_bus_message *msg, void *data) {
         g_autofree char *description = g_strdup_printf("microVM %s: virtiofs socket of share %s",
                                                        d->vm->def->name, d->share->tag);
         char *part_of[] = { (char *) d->hypervisor_unit, NULL };
+        g_autofree char *uid = g_strdup_printf("%u", (unsigned) d->vmm_uid);
         int r;
 
         if ((r = unit_property_string(msg, "Description", description)) < 0 ||
             (r = sd_bus_message_append(msg, "(sv)", "Listen", "a(ss)", 1, "Stream", d->share->socket)) < 0 ||
-            /* Only the hypervisor may connect. */
-            (r = unit_property_string(msg, "SocketUser", VMM_USER)) < 0 ||
-            (r = unit_property_string(msg, "SocketGroup", VMM_USER)) < 0 ||
+            /* Only this VM's hypervisor may connect. */
+            (r = unit_property_string(msg, "SocketUser", uid)) < 0 ||
+            (r = unit_property_string(msg, "SocketGroup", uid)) < 0 ||
             (r = sd_bus_message_append(msg, "(sv)", "SocketMode", "u", 0600)) < 0 ||
             (r = unit_property_bool(msg, "RemoveOnStop", true)) < 0 ||
             (r = unit_property_string(msg, "CollectMode", "inactive-or-failed")) < 0 ||
@@ -507,6 +537,7 @@ typedef struct HypervisorUnitData {
         const char *runtime_dir;
         const ShareSet *shares;
         const char *volume;
+        uid_t vmm_uid;
 } HypervisorUnitData;
 
 static int build_hypervisor_unit(sd_bus_message *msg, void *data) {
@@ -523,6 +554,7 @@ static int build_hypervisor_unit(sd_bus_message *msg, void *data) {
         char *wait_argv[] = { (char *) "/bin/sh", (char *) "-c", wait_script, NULL };
         char *envv[] = { env, NULL };
         char *rw[] = { (char *) d->runtime_dir, (char *) d->volume, NULL };
+        g_autofree char *uid = g_strdup_printf("%u", (unsigned) d->vmm_uid);
         int r;
 
         for (size_t i = 0; i < d->shares->n; i++)
@@ -533,8 +565,8 @@ static int build_hypervisor_unit(sd_bus_message *msg, void *data) {
             (r = unit_property_string(msg, "Type", "exec")) < 0 ||
             (r = unit_property_exec(msg, "ExecStart", d->argv)) < 0 ||
             (r = unit_property_exec(msg, "ExecStartPost", wait_argv)) < 0 ||
-            (r = unit_property_string(msg, "User", VMM_USER)) < 0 ||
-            (r = unit_property_string(msg, "Group", VMM_USER)) < 0 ||
+            (r = unit_property_string(msg, "User", uid)) < 0 ||
+            (r = unit_property_string(msg, "Group", uid)) < 0 ||
             (r = unit_property_strv(msg, "Environment", envv)) < 0 ||
             (r = unit_property_strv(msg, "After", (char **) deps->pdata)) < 0 ||
             (r = unit_property_strv(msg, "BindsTo", (char **) deps->pdata)) < 0 ||
@@ -563,7 +595,8 @@ static int build_hypervisor_unit(sd_bus_message *msg, void *data) {
             (r = unit_property_bool(msg, "RestrictSUIDSGID", true)) < 0 ||
             (r = unit_property_bool(msg, "RestrictRealtime", true)) < 0 ||
             (r = unit_property_bool(msg, "LockPersonality", true)) < 0 ||
-            (r = unit_property_guest_output(msg)) < 0)
+            (r = unit_property_guest_output(msg)) < 0 ||
+            (r = unit_property_isolation(msg)) < 0)
                 return r;
         return 0;
 }
@@ -623,6 +656,7 @@ int vm_start(Vm *vm, sd_bus_message *call, bool wait, sd_bus_error *error) {
         const char *kernel = c->kernel;
         const char *initramfs = c->initramfs;
         g_autofree char *own_kernel = NULL, *own_initramfs = NULL;
+        uid_t vmm_uid;
         int r;
 
         if (vm->state == VM_STATE_STARTING || vm->state == VM_STATE_RUNNING)
@@ -635,6 +669,11 @@ int vm_start(Vm *vm, sd_bus_message *call, bool wait, sd_bus_error *error) {
         r = limits_check_start(m, vm, error);
         if (r < 0)
                 return r;
+        if (vm_hypervisor_uid(vm, &vmm_uid) < 0)
+                return sd_bus_error_setf(error, MVM_ERROR_FAILED,
+                                         "VM '%s' has no address in the subnet %s (created before networking or "
+                                         "before the subnet changed); delete it and create it again.",
+                                         def->name, c->subnet);
         backend = vm_pick_backend(vm, error);
         if (!backend)
                 return -EINVAL;
@@ -664,13 +703,13 @@ int vm_start(Vm *vm, sd_bus_message *call, bool wait, sd_bus_error *error) {
         r = wait_units_gone(vm, error);
         if (r < 0)
                 return r;
-        r = runtime_dir_create(def->name, error);
+        r = runtime_dir_create(def->name, vmm_uid, error);
         if (r < 0)
                 return r;
-        r = copy_boot_override(vm, runtime_dir, def->kernel, "kernel", "vmlinuz", &own_kernel, error);
+        r = copy_boot_override(vm, vmm_uid, runtime_dir, def->kernel, "kernel", "vmlinuz", &own_kernel, error);
         if (r >= 0)
-                r = copy_boot_override(vm, runtime_dir, def->initramfs, "initramfs", "initrd.img", &own_initramfs,
-                                       error);
+                r = copy_boot_override(vm, vmm_uid, runtime_dir, def->initramfs, "initramfs", "initrd.img",
+                                       &own_initramfs, error);
         if (r < 0)
                 goto fail;
         if (own_kernel)
@@ -679,17 +718,15 @@ int vm_start(Vm *vm, sd_bus_message *call, bool wait, sd_bus_error *error) {
                 initramfs = own_initramfs;
         build_shares(m, vm, runtime_dir, &shares);
         if (def->volume_gib > 0) {
-                struct passwd *vmm = getpwnam(VMM_USER);
-
                 volume = volume_path(def->name);
-                r = vmm ? volume_ensure(def->name, def->volume_gib, vmm->pw_uid, vmm->pw_gid) : -ENOENT;
+                r = volume_ensure(def->name, def->volume_gib, vmm_uid, vmm_uid);
                 if (r < 0) {
                         sd_bus_error_setf(error, MVM_ERROR_FAILED, "Cannot create the volume %s: %s", volume,
                                           strerror(-r));
                         goto fail;
                 }
         }
-        r = vm_network_up(vm, &tap, error);
+        r = vm_network_up(vm, vmm_uid, &tap, error);
         if (r < 0)
                 goto fail;
 
@@ -721,7 +758,7 @@ int vm_start(Vm *vm, sd_bus_message *call, bool wait, sd_bus_error *error) {
                             backend->name);
 
         for (size_t i = 0; i < shares.n; i++) {
-                ShareUnitData d = { .vm = vm, .share = &shares.items[i], .hypervisor_unit = unit };
+                ShareUnitData d = { .vm = vm, .share = &shares.items[i], .hypervisor_unit = unit, .vmm_uid = vmm_uid };
 
                 r = start_share_units(m, &d, error);
                 if (r < 0)
@@ -730,6 +767,7 @@ int vm_start(Vm *vm, sd_bus_message *call, bool wait, sd_bus_error *error) {
 
         HypervisorUnitData hd = {
                 .vm = vm, .backend = backend, .argv = argv, .runtime_dir = runtime_dir, .shares = &shares, .volume = volume,
+                .vmm_uid = vmm_uid,
         };
         r = systemd_start_transient_unit(m, unit, build_hypervisor_unit, &hd, on_start_job, vm, error);
         if (r < 0)

@@ -2,6 +2,7 @@
 #include "vm.h"
 #include "manager.h"
 #include "mvm-dbus.h"
+#include "mvm-net.h"
 
 #include <stdlib.h>
 
@@ -64,6 +65,17 @@ const char *vm_state_to_string(VmState state) {
                 [VM_STATE_FAILED] = "failed",
         };
         return names[state];
+}
+
+int vm_hypervisor_uid(const Vm *vm, uid_t *ret) {
+        const MvmSubnet *s = &vm->manager->subnet;
+        uint32_t a;
+
+        if (!vm->def->ip_address || mvm_ipv4_parse(vm->def->ip_address, &a) < 0 || !mvm_subnet_is_vm_address(s, a) ||
+            a - s->network >= VM_UID_COUNT)
+                return -EINVAL;
+        *ret = VM_UID_BASE + (a - s->network);
+        return 0;
 }
 
 MvmEgress vm_egress(const Vm *vm) {

@@ -54,6 +54,16 @@ void vm_free(Vm *vm);
 
 const char *vm_state_to_string(VmState state);
 
+/* Each VM's hypervisor runs under an identity of its own, uid = gid = VM_UID_BASE + the
+ * index of the VM's address in the subnet (unique among VMs, fixed at creation): a range
+ * systemd leaves unused (65536-524287, below the container ranges). It owns that VM's
+ * runtime directory, sockets, tap and volume, and nothing of any other VM. */
+#define VM_UID_BASE 458752u
+#define VM_UID_COUNT 65536u
+
+/* The VM's hypervisor uid (= gid); -EINVAL when it has no address in the subnet. */
+int vm_hypervisor_uid(const Vm *vm, uid_t *ret);
+
 /* The VM's effective egress policy: the config's, or the VM's own if that is stricter. */
 MvmEgress vm_egress(const Vm *vm);
 

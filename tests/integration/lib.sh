@@ -150,6 +150,14 @@ unit_of() {
         echo "microvm-$1.service"
 }
 
+# vmm_uid NAME: the uid (= gid) of the VM's hypervisor: 458752 + the index of its address
+# in the subnet (the tests use a /24, where that is the last number).
+vmm_uid() {
+        local ip
+        ip=$(vm_prop "$1" IPAddress) || return 1
+        echo $((458752 + ${ip##*.}))
+}
+
 # wait_until SECONDS CMD...: polls CMD every half second; 1 when it never succeeded.
 wait_until() {
         local deadline=$((SECONDS + $1))

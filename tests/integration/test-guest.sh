@@ -294,7 +294,7 @@ t_purge_volume() {
         echo "  $image: $size bytes, $used KiB used"
         expect_eq "the image's size" "$size" $((1024 * 1024 * 1024))
         ((used < 512 * 1024)) || fail "the image is not sparse ($used KiB used)"
-        expect_eq "the image's owner" "$(in_container stat -c %U:%a "$image")" "microvm-vmm:600"
+        expect_eq "the image's owner" "$(in_container stat -c %u:%a "$image")" "$(vmm_uid myvm):600"
         client alice delete myvm --purge >/dev/null
         ! in_container test -e "$image" || fail "$image is still there after delete --purge"
 }

@@ -53,7 +53,6 @@ STANDIN_DIR=/usr/local/lib/microvm-tests
 # Not /var/lib/microvm/guest, where microvm-guest.service builds the real guest.
 GUEST_INSTALL_DIR=$STANDIN_DIR/guest
 STANDIN=$STANDIN_DIR/cloud-hypervisor-standin
-VMM_USER=microvm-vmm
 MEMORY_MIB=512
 # Under TCG the guest boots in seconds; these leave room for a slow CI machine.
 START_TIMEOUT=180
@@ -203,7 +202,7 @@ expect_running() {
         # (a plain "user=" column shows the uid when the name is wider than 8)
         user=$(in_container ps -o user:32= -p "$pid") || fail "no process $pid"
         user=${user%% *}
-        expect_eq "user of the hypervisor (PID $pid)" "$user" "$VMM_USER"
+        expect_eq "user of the hypervisor (PID $pid)" "$user" "$(vmm_uid "$name")"
 }
 
 # ---------------------------------------------------------------- checks
@@ -246,10 +245,15 @@ t_alice_starts() {
         sed 's/^/  /' <<<"$out"
         grep -qx ProtectSystem=strict <<<"$out" || fail "ProtectSystem is not strict"
         grep -qx NoNewPrivileges=yes <<<"$out" || fail "NoNewPrivileges is not yes"
-        grep -qx "User=$VMM_USER" <<<"$out" || fail "User is not $VMM_USER"
+        grep -qx "User=$(vmm_uid myvm)" <<<"$out" || fail "User is not myvm's own uid $(vmm_uid myvm)"
         grep -qx Slice=microvm.slice <<<"$out" || fail "Slice is not microvm.slice"
-        out=$(in_container stat -c '%U %a' /run/microvm/myvm)
-        expect_eq "owner and mode of /run/microvm/myvm" "$out" "$VMM_USER 700"
+        out=$(in_container stat -c '%u:%g %a' /run/microvm/myvm)
+        expect_eq "owner and mode of /run/microvm/myvm" "$out" "$(vmm_uid myvm):$(vmm_uid myvm) 700"
+        out=$(in_container systemctl show -p ProtectProc,PrivateIPC,ProtectClock,RestrictNamespaces,SystemCallArchitectures \
+                "$(unit_of myvm)")
+        sed 's/^/  /' <<<"$out"
+        grep -qx ProtectProc=invisible <<<"$out" || fail "ProtectProc is not invisible"
+        grep -qx PrivateIPC=yes <<<"$out" || fail "PrivateIPC is not yes"
 }
 
 t_standin_process() {
@@ -261,16 +265,17 @@ t_standin_process() {
         umask=$(in_container sed -n 's/^Umask:[[:space:]]*//p' "/proc/$pid/status")
         expect_eq "umask of the stand-in" "$umask" 0077
         sock=/run/microvm/myvm/api.sock
-        out=$(in_container stat -c '%F %U %A' "$sock") || fail "$sock does not exist"
+        out=$(in_container stat -c '%F %u %A' "$sock") || fail "$sock does not exist"
         echo "  $sock: $out"
-        [[ $out == "socket $VMM_USER s"???------ ]] || fail "$sock: expected a socket of $VMM_USER, owner-only; got $out"
+        [[ $out == "socket $(vmm_uid myvm) s"???------ ]] ||
+                fail "$sock: expected a socket of uid $(vmm_uid myvm), owner-only; got $out"
         out=$(unit_prop myvm ExecStart)
         echo "  ExecStart: $out"
         [[ $out == *"--api-socket path=$sock "* ]] || fail "ExecStart lacks '--api-socket path=$sock'"
         [[ $out == *"--memory size=${MEMORY_MIB}M,shared=on "* ]] ||
                 fail "ExecStart lacks '--memory size=${MEMORY_MIB}M,shared=on'"
         # cloud-hypervisor answers on its API socket; the stand-in as it does.
-        out=$(in_container runuser -u "$VMM_USER" -- python3 -c '
+        out=$(in_container setpriv --reuid="$(vmm_uid myvm)" --regid="$(vmm_uid myvm)" --clear-groups python3 -c '
 import socket, sys
 s = socket.socket(socket.AF_UNIX)
 s.settimeout(2)
@@ -544,6 +549,38 @@ t_restart_verb() {
         client_has restart || fail "microvm-client has no 'restart' command"
 }
 
+# connects_as UID SOCKET: a process of UID can connect to the unix socket.
+connects_as() {
+        in_container setpriv --reuid="$1" --regid="$1" --clear-groups python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.settimeout(2)
+s.connect(sys.argv[1])' "$2" 2>/dev/null
+}
+
+# expect_isolated A B: A's hypervisor identity reaches none of B's sockets or files and
+# sees none of B's processes; B's own identity reaches them (so the test could fail).
+expect_isolated() {
+        local a=$1 b=$2 ua ub sock pa pb procs
+        ua=$(vmm_uid "$a")
+        ub=$(vmm_uid "$b")
+        [[ $ua != "$ub" ]] || fail "$a and $b share the uid $ua"
+        for sock in qmp.sock console.sock fs-workspace.sock fs-software.sock; do
+                connects_as "$ub" "/run/microvm/$b/$sock" || fail "$b's own uid cannot connect to its $sock"
+                ! connects_as "$ua" "/run/microvm/$b/$sock" || fail "$a's hypervisor uid connects to $b's $sock"
+        done
+        echo "  uid $ua ($a) cannot connect to $b's QMP, console or virtiofs sockets; uid $ub can"
+        ! in_container setpriv --reuid="$ua" --regid="$ua" --clear-groups ls "/run/microvm/$b" >/dev/null 2>&1 ||
+                fail "$a's hypervisor uid lists /run/microvm/$b"
+        # In A's hypervisor's own mount namespace (ProtectProc=invisible), as its uid.
+        pa=$(vm_prop "$a" MainPID)
+        pb=$(vm_prop "$b" MainPID)
+        procs=$(in_container nsenter -t "$pa" -m -S "$ua" -G "$ua" ls /proc | grep -E '^[0-9]+$' | tr '\n' ' ')
+        echo "  /proc in $a's hypervisor: $procs"
+        [[ " $procs " == *" $pa "* ]] || fail "$a's hypervisor does not see itself"
+        [[ " $procs " != *" $pb "* ]] || fail "$a's hypervisor sees $b's hypervisor (PID $pb)"
+}
+
 t_two_vms() {
         local name pids=() rc p1 p2 failed=0
         if state_is myvm running; then
@@ -570,6 +607,7 @@ t_two_vms() {
         expect_guest_file myvm
         expect_guest_file second
         { vm_units myvm; vm_units second; } | sed 's/^/  /'
+        expect_isolated myvm second
         # Both stops at once.
         pids=()
         for name in myvm second; do
@@ -768,7 +806,7 @@ main() {
         echo "===== $TEST_NAME: the lifecycle with $TIER ====="
         check "users alice, carol (microvm) and bob; alice creates myvm and second (1 vCPU, ${MEMORY_MIB} MiB)" t_setup
         check "Hypervisor is $TIER, Unit, MainPID 0, no FailureReason" t_hypervisor_property
-        check "alice: microvm-client start myvm -> running, hypervisor runs as $VMM_USER, sandboxed" t_alice_starts
+        check "alice: microvm-client start myvm -> running, hypervisor runs as the VM's own uid, sandboxed" t_alice_starts
         if [[ $TIER == cloud-hypervisor ]]; then
                 check "the stand-in: umask 077, API socket, command line, vm.info Running" t_standin_process
         fi

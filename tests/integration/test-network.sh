@@ -47,7 +47,6 @@ E_INVALID_ARGUMENT=org.microvm.Error.InvalidArgument
 # Not /var/lib/microvm/guest, where microvm-guest.service builds the real guest.
 GUEST_INSTALL_DIR=/usr/local/lib/microvm-tests/network-guest
 CONF=/etc/microvm/microvmd.conf
-VMM_USER=microvm-vmm
 MEMORY_MIB=512
 
 BRIDGE=microbr
@@ -408,13 +407,13 @@ t_host_running() {
         expect_eq "all mvt* devices" "$(taps | sort | tr '\n' ' ')" "$on_bridge"
         # Named after the VM's address (its index in the subnet).
         expect_eq "the taps" "$on_bridge" "$(printf 'mvt%s\n' "${ip1##*.}" "${ip2##*.}" | sort | tr '\n' ' ')"
-        vmm_uid=$(in_container id -u "$VMM_USER")
         for tap in $on_bridge; do
                 out=$(in_container ip -d link show dev "$tap" | grep -o 'tun type tap.*') || true
                 echo "  $tap: $out"
                 [[ $out == *"vnet_hdr on"* ]] || fail "$tap has no vnet_hdr"
-                [[ $out == *"user $vmm_uid "* || $out == *"user $VMM_USER "* ]] ||
-                        fail "$tap is not owned by $VMM_USER (uid $vmm_uid)"
+                # Owned by its VM's hypervisor uid: 458752 + the tap's number.
+                vmm_uid=$((458752 + ${tap#mvt}))
+                [[ $out == *"user $vmm_uid "* ]] || fail "$tap is not owned by its VM's hypervisor uid $vmm_uid"
         done
         out=$(in_container ip -br addr show dev "$BRIDGE")
         echo "  $out"
