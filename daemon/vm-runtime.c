@@ -19,6 +19,7 @@
 #include "workspace.h"
 
 #include <fcntl.h>
+#include <grp.h>
 #include <linux/capability.h>
 #include <pwd.h>
 #include <signal.h>
@@ -280,7 +281,7 @@ static void vm_network_down(Vm *vm) {
 
 /* A VM's own kernel or initramfs (CreateWorkspace options), read with its owner's rights
  * and copied into the runtime directory for the hypervisor: never a file the owner could
- * not read (another VM's volume, root's files), whatever root or microvm-vmm can. */
+ * not read (another VM's volume, root's files), whatever root or a hypervisor can. */
 static int copy_boot_override(Vm *vm, uid_t vmm_uid, const char *runtime_dir, const char *path, const char *what,
                               const char *copy_name, char **ret_copy, sd_bus_error *error) {
         struct passwd *owner;
@@ -555,6 +556,7 @@ static int build_hypervisor_unit(sd_bus_message *msg, void *data) {
         char *envv[] = { env, NULL };
         char *rw[] = { (char *) d->runtime_dir, (char *) d->volume, NULL };
         g_autofree char *uid = g_strdup_printf("%u", (unsigned) d->vmm_uid);
+        char *kvm_group[] = { getgrnam("kvm") ? (char *) "kvm" : NULL, NULL };
         int r;
 
         for (size_t i = 0; i < d->shares->n; i++)
@@ -567,6 +569,8 @@ static int build_hypervisor_unit(sd_bus_message *msg, void *data) {
             (r = unit_property_exec(msg, "ExecStartPost", wait_argv)) < 0 ||
             (r = unit_property_string(msg, "User", uid)) < 0 ||
             (r = unit_property_string(msg, "Group", uid)) < 0 ||
+            /* /dev/kvm is root:kvm 0660: the group, nothing else of anyone's. */
+            (r = unit_property_strv(msg, "SupplementaryGroups", kvm_group)) < 0 ||
             (r = unit_property_strv(msg, "Environment", envv)) < 0 ||
             (r = unit_property_strv(msg, "After", (char **) deps->pdata)) < 0 ||
             (r = unit_property_strv(msg, "BindsTo", (char **) deps->pdata)) < 0 ||
