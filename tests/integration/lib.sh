@@ -150,6 +150,19 @@ unit_of() {
         echo "microvm-$1.service"
 }
 
+# ct_allow_custom_boot USER: before the boot, a polkit rule (as an administrator would
+# write) that lets USER give VMs their own kernel (org.microvm.manager.custom-boot).
+ct_allow_custom_boot() {
+        install -d -m 0755 "$CT_ROOT/etc/polkit-1/rules.d"
+        cat >"$CT_ROOT/etc/polkit-1/rules.d/40-test-custom-boot.rules" <<EOF
+polkit.addRule(function(action, subject) {
+        if (action.id === "org.microvm.manager.custom-boot" && subject.user === "$1")
+                return polkit.Result.YES;
+        return polkit.Result.NOT_HANDLED;
+});
+EOF
+}
+
 # vmm_uid NAME: the uid (= gid) of the VM's hypervisor: 458752 + the index of its address
 # in the subnet (the tests use a /24, where that is the last number).
 vmm_uid() {

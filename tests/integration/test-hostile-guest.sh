@@ -598,14 +598,7 @@ ct_pre_boot_hook() {
         mkdir -p "$CT_ROOT${CONF%/*}"
         config_text >"$CT_ROOT$CONF"
         # The test VMs boot the test guest as their own kernel: an administrator's rule.
-        install -d -m 0755 "$CT_ROOT/etc/polkit-1/rules.d"
-        cat >"$CT_ROOT/etc/polkit-1/rules.d/40-test-custom-boot.rules" <<'EOF'
-polkit.addRule(function(action, subject) {
-        if (action.id === "org.microvm.manager.custom-boot" && subject.user === "alice")
-                return polkit.Result.YES;
-        return polkit.Result.NOT_HANDLED;
-});
-EOF
+        ct_allow_custom_boot alice
 }
 
 test_cleanup_hook() {

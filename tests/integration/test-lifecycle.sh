@@ -754,14 +754,7 @@ ct_pre_boot_hook() {
         fi
         write_config
         # An administrator's rule: alice (not carol) may boot her VMs with her own kernel.
-        install -d -m 0755 "$CT_ROOT/etc/polkit-1/rules.d"
-        cat >"$CT_ROOT/etc/polkit-1/rules.d/40-test-custom-boot.rules" <<'EOF'
-polkit.addRule(function(action, subject) {
-        if (action.id === "org.microvm.manager.custom-boot" && subject.user === "alice")
-                return polkit.Result.YES;
-        return polkit.Result.NOT_HANDLED;
-});
-EOF
+        ct_allow_custom_boot alice
 }
 
 test_cleanup_hook() {
