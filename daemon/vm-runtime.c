@@ -29,6 +29,7 @@
 
 #define SLICE "microvm.slice"
 #define HYPERVISOR_ENV "MICROVM_HYPERVISOR="
+#define SETPRIV "/usr/bin/setpriv"
 #define HYPERVISOR_START_TIMEOUT_USEC (60 * G_USEC_PER_SEC)
 #define HYPERVISOR_STOP_TIMEOUT_USEC (30 * G_USEC_PER_SEC)
 /* Guest RAM is counted in the unit's cgroup; QEMU's TCG translation cache and device
@@ -472,15 +473,14 @@ static int build_share_socket_unit(sd_bus_message *msg, void *data) {
         g_autofree char *description = g_strdup_printf("microVM %s: virtiofs socket of share %s",
                                                        d->vm->def->name, d->share->tag);
         char *part_of[] = { (char *) d->hypervisor_unit, NULL };
-        g_autofree char *uid = g_strdup_printf("%u", (unsigned) d->vmm_uid);
         int r;
 
         if ((r = unit_property_string(msg, "Description", description)) < 0 ||
             (r = sd_bus_message_append(msg, "(sv)", "Listen", "a(ss)", 1, "Stream", d->share->socket)) < 0 ||
-            /* Only this VM's hypervisor may connect. */
-            (r = unit_property_string(msg, "SocketUser", uid)) < 0 ||
-            (r = unit_property_string(msg, "SocketGroup", uid)) < 0 ||
-            (r = sd_bus_message_append(msg, "(sv)", "SocketMode", "u", 0600)) < 0 ||
+            /* Only this VM's hypervisor may connect: the socket is in its runtime directory,
+             * which no other uid can enter (PID 1 cannot make it owned by a uid without a
+             * user database entry). */
+            (r = sd_bus_message_append(msg, "(sv)", "SocketMode", "u", 0666)) < 0 ||
             (r = unit_property_bool(msg, "RemoveOnStop", true)) < 0 ||
             (r = unit_property_string(msg, "CollectMode", "inactive-or-failed")) < 0 ||
             (r = unit_property_strv(msg, "PartOf", part_of)) < 0)
@@ -531,6 +531,25 @@ static int start_share_units(Manager *m, ShareUnitData *d, sd_bus_error *error) 
                                                      build_share_service_unit, d, NULL, NULL, error);
 }
 
+/* The hypervisor's command line, run by setpriv as the VM's own uid and gid (and the group
+ * kvm, for /dev/kvm, root:kvm 0660): systemd's User= needs a user database entry, which
+ * these uids do not have. The uid change drops every capability. */
+static GPtrArray *hypervisor_exec_argv(uid_t uid, char **argv) {
+        GPtrArray *a = g_ptr_array_new_with_free_func(g_free);
+        struct group *kvm = getgrnam("kvm");
+
+        g_ptr_array_add(a, g_strdup(SETPRIV));
+        g_ptr_array_add(a, g_strdup_printf("--reuid=%u", (unsigned) uid));
+        g_ptr_array_add(a, g_strdup_printf("--regid=%u", (unsigned) uid));
+        g_ptr_array_add(a, kvm ? g_strdup_printf("--groups=%u", (unsigned) kvm->gr_gid) : g_strdup("--clear-groups"));
+        g_ptr_array_add(a, g_strdup("--inh-caps=-all"));
+        g_ptr_array_add(a, g_strdup("--"));
+        for (char **p = argv; p && *p; p++)
+                g_ptr_array_add(a, g_strdup(*p));
+        g_ptr_array_add(a, NULL);
+        return a;
+}
+
 typedef struct HypervisorUnitData {
         Vm *vm;
         const HypervisorBackend *backend;
@@ -553,10 +572,11 @@ static int build_hypervisor_unit(sd_bus_message *msg, void *data) {
          * writes it to the transient unit file and reads it back on reload. */
         g_autofree char *wait_script = g_strdup_printf("while [ ! -S %s ]\ndo sleep 0.1\ndone", control);
         char *wait_argv[] = { (char *) "/bin/sh", (char *) "-c", wait_script, NULL };
+        /* As the VM's uid too: root here has no capability to look into its directory. */
+        g_autoptr(GPtrArray) wait_exec = hypervisor_exec_argv(d->vmm_uid, wait_argv);
         char *envv[] = { env, NULL };
         char *rw[] = { (char *) d->runtime_dir, (char *) d->volume, NULL };
-        g_autofree char *uid = g_strdup_printf("%u", (unsigned) d->vmm_uid);
-        char *kvm_group[] = { getgrnam("kvm") ? (char *) "kvm" : NULL, NULL };
+        g_autoptr(GPtrArray) exec = hypervisor_exec_argv(d->vmm_uid, d->argv);
         int r;
 
         for (size_t i = 0; i < d->shares->n; i++)
@@ -565,12 +585,9 @@ static int build_hypervisor_unit(sd_bus_message *msg, void *data) {
 
         if ((r = unit_property_string(msg, "Description", description)) < 0 ||
             (r = unit_property_string(msg, "Type", "exec")) < 0 ||
-            (r = unit_property_exec(msg, "ExecStart", d->argv)) < 0 ||
-            (r = unit_property_exec(msg, "ExecStartPost", wait_argv)) < 0 ||
-            (r = unit_property_string(msg, "User", uid)) < 0 ||
-            (r = unit_property_string(msg, "Group", uid)) < 0 ||
-            /* /dev/kvm is root:kvm 0660: the group, nothing else of anyone's. */
-            (r = unit_property_strv(msg, "SupplementaryGroups", kvm_group)) < 0 ||
+            (r = unit_property_exec(msg, "ExecStart", (char **) exec->pdata)) < 0 ||
+            (r = unit_property_exec(msg, "ExecStartPost", (char **) wait_exec->pdata)) < 0 ||
+
             (r = unit_property_strv(msg, "Environment", envv)) < 0 ||
             (r = unit_property_strv(msg, "After", (char **) deps->pdata)) < 0 ||
             (r = unit_property_strv(msg, "BindsTo", (char **) deps->pdata)) < 0 ||
@@ -581,8 +598,10 @@ static int build_hypervisor_unit(sd_bus_message *msg, void *data) {
             (r = unit_property_u64(msg, "MemoryMax",
                                    (def->memory_mib + HYPERVISOR_MEMORY_OVERHEAD_MIB) * 1024 * 1024)) < 0 ||
             (r = unit_property_u64(msg, "TasksMax", 64 + 4 * (uint64_t) def->vcpus)) < 0 ||
-            /* The hypervisor needs no capability: its devices and sockets are handed to it. */
-            (r = unit_property_u64(msg, "CapabilityBoundingSet", 0)) < 0 ||
+            /* setpriv needs these two to become the VM's uid; the hypervisor then has none:
+             * its devices and sockets are handed to it. */
+            (r = unit_property_u64(msg, "CapabilityBoundingSet",
+                                   (UINT64_C(1) << CAP_SETUID) | (UINT64_C(1) << CAP_SETGID))) < 0 ||
             (r = unit_property_string(msg, "ProtectSystem", "strict")) < 0 ||
             (r = unit_property_string(msg, "ProtectHome", "yes")) < 0 ||
             (r = unit_property_bool(msg, "PrivateTmp", true)) < 0 ||
@@ -684,6 +703,9 @@ int vm_start(Vm *vm, sd_bus_message *call, bool wait, sd_bus_error *error) {
         if (access(backend_binary(m, backend), X_OK) < 0)
                 return sd_bus_error_setf(error, MVM_ERROR_HYPERVISOR_NOT_FOUND, "%s not found at %s.", backend->name,
                                          backend_binary(m, backend));
+        if (access(SETPRIV, X_OK) < 0)
+                return sd_bus_error_setf(error, MVM_ERROR_HYPERVISOR_NOT_FOUND,
+                                         SETPRIV " (util-linux) not found: it starts the hypervisor as the VM's uid.");
         if (access(c->virtiofsd_path, X_OK) < 0)
                 return sd_bus_error_setf(error, MVM_ERROR_HYPERVISOR_NOT_FOUND, "virtiofsd not found at %s.",
                                          c->virtiofsd_path);

@@ -241,12 +241,17 @@ t_alice_starts() {
         expect_running myvm
         expect_eq "Hypervisor of the running myvm" "$(vm_prop myvm Hypervisor)" "$TIER"
         [[ $(vm_prop myvm StartedAt) =~ ^[1-9][0-9]+$ ]] || fail "StartedAt is $(vm_prop myvm StartedAt)"
-        out=$(in_container systemctl show -p ProtectSystem,NoNewPrivileges,User,Slice "$(unit_of myvm)")
+        out=$(in_container systemctl show -p ProtectSystem,NoNewPrivileges,Slice,CapabilityBoundingSet "$(unit_of myvm)")
         sed 's/^/  /' <<<"$out"
         grep -qx ProtectSystem=strict <<<"$out" || fail "ProtectSystem is not strict"
         grep -qx NoNewPrivileges=yes <<<"$out" || fail "NoNewPrivileges is not yes"
-        grep -qx "User=$(vmm_uid myvm)" <<<"$out" || fail "User is not myvm's own uid $(vmm_uid myvm)"
+        # setpriv becomes the VM's uid; the process has no capability left (checked below).
+        [[ $(unit_prop myvm ExecStart) == *"setpriv --reuid=$(vmm_uid myvm) --regid=$(vmm_uid myvm) "* ]] ||
+                fail "the hypervisor is not started as myvm's own uid $(vmm_uid myvm)"
         grep -qx Slice=microvm.slice <<<"$out" || fail "Slice is not microvm.slice"
+        out=$(in_container grep -E '^Cap(Eff|Prm):' "/proc/$(vm_prop myvm MainPID)/status")
+        sed 's/^/  hypervisor: /' <<<"$out"
+        grep -qx $'CapPrm:\t0000000000000000' <<<"$out" || fail "the hypervisor has capabilities"
         out=$(in_container stat -c '%u:%g %a' /run/microvm/myvm)
         expect_eq "owner and mode of /run/microvm/myvm" "$out" "$(vmm_uid myvm):$(vmm_uid myvm) 700"
         out=$(in_container systemctl show -p ProtectProc,PrivateIPC,ProtectClock,RestrictNamespaces,SystemCallArchitectures \
