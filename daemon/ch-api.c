@@ -514,6 +514,33 @@ void ch_api_request_cancel(ChApiRequest *req) {
         request_free(req);
 }
 
+void ch_api_parse_response(const char *data, size_t size, bool head, ChApiCallback callback, void *userdata) {
+        ChApiRequest *req = calloc(1, sizeof(ChApiRequest));
+
+        if (!req) {
+                callback(-ENOMEM, NULL, userdata);
+                return;
+        }
+        req->fd = req->path_fd = -1;
+        req->head = head;
+        req->callback = callback;
+        req->userdata = userdata;
+        if (size > CH_API_RESPONSE_MAX) {
+                request_fail(req, -EMSGSIZE);
+                return;
+        }
+        req->buffer = malloc(size + 1);
+        if (!req->buffer) {
+                request_fail(req, -ENOMEM);
+                return;
+        }
+        memcpy(req->buffer, data, size);
+        req->buffer[size] = '\0';
+        req->size = size;
+        req->allocated = size + 1;
+        (void) process_buffer(req, true); /* at end of file it always finishes the request */
+}
+
 bool ch_api_status_ok(int status) {
         return status >= 200 && status <= 299;
 }

@@ -63,6 +63,11 @@ void ch_api_request_cancel(ChApiRequest *req);
 /* Any 2xx: actions answer 204, "PUT vmm.shutdown" answers 200. */
 bool ch_api_status_ok(int status);
 
+/* The response parser alone, as one call: data is a whole response after which the
+ * server closed the connection; callback gets what a request would (synchronously).
+ * For the tests and the fuzzer. */
+void ch_api_parse_response(const char *data, size_t size, bool head, ChApiCallback callback, void *userdata);
+
 /* A readable error for a failed response: cloud-hypervisor's JSON array of strings joined
  * with ": ", else the body text, else "HTTP <status>". Free with free(); NULL only when
  * out of memory. */

@@ -92,7 +92,28 @@ static int qmp_read_line(int fd, char *buf, size_t size) {
         return -EMSGSIZE;
 }
 
-/* Sends a command and waits for its answer, skipping asynchronous events. */
+/* One line from QMP: 0 and its "return" value (JSON, if ret), -EIO for an "error"
+ * answer, 1 for any other object (an asynchronous event), -EBADMSG for anything else. The line is the
+ * hypervisor's: nesting is checked before json-glib parses it. */
+int qmp_parse_reply(const char *line, JsonNode **ret) {
+        g_autoptr(JsonParser) parser = json_parser_new();
+        JsonObject *o;
+
+        if (!mvm_json_depth_ok(line, strlen(line), MVM_JSON_MAX_DEPTH) ||
+            !json_parser_load_from_data(parser, line, -1, NULL) ||
+            !JSON_NODE_HOLDS_OBJECT(json_parser_get_root(parser)))
+                return -EBADMSG;
+        o = json_node_get_object(json_parser_get_root(parser));
+        if (json_object_has_member(o, "return")) {
+                if (ret)
+                        *ret = json_node_copy(json_object_get_member(o, "return"));
+                return 0;
+        }
+        if (json_object_has_member(o, "error"))
+                return -EIO;
+        return 1; /* an event, or anything else that is not the answer */
+}
+
 /* Sends a command and waits for its answer, skipping asynchronous events; the answer's
  * "return" value goes to ret (JSON), if given. */
 static int qmp_execute(int fd, const char *command, JsonNode **ret) {
@@ -102,27 +123,16 @@ static int qmp_execute(int fd, const char *command, JsonNode **ret) {
         if (send(fd, command, strlen(command), MSG_NOSIGNAL) < 0)
                 return -errno;
         for (;;) {
-                g_autoptr(JsonParser) parser = json_parser_new();
-                JsonObject *o;
-
                 r = qmp_read_line(fd, line, sizeof(line));
                 if (r < 0)
                         return r;
-                if (!mvm_json_depth_ok(line, strlen(line), MVM_JSON_MAX_DEPTH) ||
-                    !json_parser_load_from_data(parser, line, -1, NULL) ||
-                    !JSON_NODE_HOLDS_OBJECT(json_parser_get_root(parser)))
-                        return -EBADMSG;
-                o = json_node_get_object(json_parser_get_root(parser));
-                if (json_object_has_member(o, "return")) {
-                        if (ret)
-                                *ret = json_node_copy(json_object_get_member(o, "return"));
-                        return 0;
-                }
-                if (json_object_has_member(o, "error")) {
+                r = qmp_parse_reply(line, ret);
+                if (r == -EIO) {
                         mvm_text_sanitize(line);
                         log_warning("QMP refused %s: %s", command, line);
-                        return -EIO;
                 }
+                if (r <= 0)
+                        return r;
                 /* an event: read on */
         }
 }

@@ -4,6 +4,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <json-glib/json-glib.h>
 
 typedef struct Manager Manager;
 
@@ -65,3 +66,6 @@ void argv_add(GPtrArray *argv, const char *arg);
 void argv_add_many(GPtrArray *argv, ...) G_GNUC_NULL_TERMINATED;
 void argv_addf(GPtrArray *argv, const char *format, ...) G_GNUC_PRINTF(2, 3);
 char **argv_end(GPtrArray *argv);
+
+/* QEMU's QMP: one line of what QEMU sends (see hypervisor-qemu.c); for tests and fuzzing. */
+int qmp_parse_reply(const char *line, JsonNode **ret);

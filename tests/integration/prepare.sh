@@ -13,7 +13,8 @@
 # cloud kernel, busybox-static, cpio, gzip, kmod (modinfo).
 # The real guest (test-guest.sh) runs the machine's /usr: sshd (openssh-server) and git.
 # The interface files: gdbus-codegen (libglib2.0-dev-bin). The Cockpit page
-# (test-cockpit.sh): Cockpit, and headless Chromium driven by Selenium.
+# (test-cockpit.sh): Cockpit, and headless Chromium driven by Selenium. The fuzzers
+# (tests/fuzz/run): clang with libFuzzer.
 PREPARE_PACKAGES=(
         meson ninja-build gcc libc6-dev pkg-config
         libsystemd-dev libpolkit-gobject-1-dev libglib2.0-dev libglib2.0-bin
@@ -25,6 +26,7 @@ PREPARE_PACKAGES=(
         openssh-server git e2fsprogs valgrind nftables
         libglib2.0-dev-bin
         cockpit-ws cockpit-bridge cockpit-system chromium chromium-driver python3-selenium
+        clang libclang-rt-14-dev
 )
 
 prepare_log() {

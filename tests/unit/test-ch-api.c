@@ -287,6 +287,48 @@ static void test_deeply_nested(Fixture *f, gconstpointer data) {
         g_assert_true(mvm_json_depth_ok("{\"a\": \"\\\"[[[\"}", 13, 1));
 }
 
+typedef struct Parsed {
+        int r, status;
+        const char *state;
+        bool has_json;
+} Parsed;
+
+static void on_parsed(int r, const ChApiResponse *response, void *userdata) {
+        Parsed *p = userdata;
+
+        p->r = r;
+        if (response) {
+                p->status = response->status;
+                p->has_json = response->json != NULL;
+                (void) ch_api_parse_vm_state(response, &p->state);
+        }
+}
+
+/* The parser alone (the fuzzer's entry point) gives what a request gives. */
+static void test_parse_response(void) {
+        Parsed p = {};
+
+        ch_api_parse_response(VM_INFO_RUNNING, strlen(VM_INFO_RUNNING), false, on_parsed, &p);
+        g_assert_cmpint(p.r, ==, 0);
+        g_assert_cmpint(p.status, ==, 200);
+        g_assert_true(p.has_json);
+        g_assert_cmpstr(p.state, ==, "Running");
+
+        p = (Parsed) {};
+        ch_api_parse_response(VM_INFO_RUNNING, strlen(VM_INFO_RUNNING) - 5, false, on_parsed, &p);
+        g_assert_cmpint(p.r, ==, -EPROTO); /* the body ends before Content-Length */
+
+        p = (Parsed) {};
+        ch_api_parse_response("", 0, false, on_parsed, &p);
+        g_assert_cmpint(p.r, ==, -ECONNRESET);
+
+        p = (Parsed) {};
+        ch_api_parse_response("HTTP/1.1 204 No Content\r\n\r\n", 27, false, on_parsed, &p);
+        g_assert_cmpint(p.r, ==, 0);
+        g_assert_cmpint(p.status, ==, 204);
+        g_assert_false(p.has_json);
+}
+
 static void test_power_button(Fixture *f, gconstpointer data) {
         Result res = {};
 
@@ -732,6 +774,7 @@ int main(int argc, char *argv[]) {
                 g_test_add(name, Fixture, malformed[i], fixture_set_up, test_malformed, fixture_tear_down);
         }
         g_test_add_func("/ch-api/error-message", test_error_message);
+        g_test_add_func("/ch-api/parse-response", test_parse_response);
         g_test_add_func("/ch-api/parse-vm-state", test_parse_vm_state);
         g_test_add_func("/ch-api/status-ok", test_status_ok);
 
