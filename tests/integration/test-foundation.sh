@@ -552,6 +552,120 @@ t_purge_removes_workspace() {
         in_container test ! -e "$WS/my-vm" || fail "$WS/my-vm still there"
 }
 
+# ---- the authorization matrix (README.md, "Authorization"): every method and property
+# setter of both interfaces, as the owner, another member of the group microvm, an
+# outsider, root, and a user whom an administrator's rule grants manage-any. The VM is
+# stopped and its kernel missing, so an authorized start ends in KernelNotFound and an
+# authorized stop in NotRunning: the answer tells whether polkit said yes.
+
+MATRIX_CALLERS=(alice carol bob root opal)
+# call: expected answer per caller, in MATRIX_CALLERS order ("ok" or the error's last part).
+MATRIX=(
+        "CreateWorkspace:ok ok InteractiveAuthorizationRequired ok InteractiveAuthorizationRequired"
+        "DeleteWorkspace:ok InteractiveAuthorizationRequired InteractiveAuthorizationRequired ok ok"
+        "StartVM:KernelNotFound InteractiveAuthorizationRequired InteractiveAuthorizationRequired KernelNotFound KernelNotFound"
+        "StopVM:NotRunning InteractiveAuthorizationRequired InteractiveAuthorizationRequired NotRunning NotRunning"
+        "RestartVM:KernelNotFound InteractiveAuthorizationRequired InteractiveAuthorizationRequired KernelNotFound KernelNotFound"
+        "ListVMs:ok ok ok ok ok"
+        "GetVM:ok ok ok ok ok"
+        "VM.Start:KernelNotFound InteractiveAuthorizationRequired InteractiveAuthorizationRequired KernelNotFound KernelNotFound"
+        "VM.Stop:NotRunning InteractiveAuthorizationRequired InteractiveAuthorizationRequired NotRunning NotRunning"
+        "VM.Restart:KernelNotFound InteractiveAuthorizationRequired InteractiveAuthorizationRequired KernelNotFound KernelNotFound"
+        "VM.Delete:ok InteractiveAuthorizationRequired InteractiveAuthorizationRequired ok ok"
+        "VM.SetAutostart:ok InteractiveAuthorizationRequired InteractiveAuthorizationRequired ok ok"
+        "VM.GetLogs:ok InteractiveAuthorizationRequired InteractiveAuthorizationRequired ok ok"
+        "VM.OpenConsole:NotRunning InteractiveAuthorizationRequired InteractiveAuthorizationRequired NotRunning NotRunning"
+        "Set Manager property:PropertyReadOnly PropertyReadOnly PropertyReadOnly PropertyReadOnly PropertyReadOnly"
+        "Set VM property:PropertyReadOnly PropertyReadOnly PropertyReadOnly PropertyReadOnly PropertyReadOnly"
+)
+
+# matrix_call CALLER CALL: prints "ok" or the D-Bus error's last name part.
+matrix_call() {
+        local who=$1 call=$2 path out rc=0 args=()
+        path=$(vm_path mvm)
+        case $call in
+        CreateWorkspace) args=("$MPATH" "$MIFACE.CreateWorkspace" "'created'" "{}") ;;
+        DeleteWorkspace) args=("$MPATH" "$MIFACE.DeleteWorkspace" "'mvm'" "{'remove-files': <true>}") ;;
+        StartVM | StopVM | RestartVM) args=("$MPATH" "$MIFACE.$call" "'mvm'" "{}") ;;
+        ListVMs) args=("$MPATH" "$MIFACE.ListVMs") ;;
+        GetVM) args=("$MPATH" "$MIFACE.GetVM" "'mvm'") ;;
+        VM.SetAutostart) args=("$path" "$VMIFACE.SetAutostart" true) ;;
+        VM.OpenConsole) args=("$path" "$VMIFACE.OpenConsole") ;;
+        VM.Delete) args=("$path" "$VMIFACE.Delete" "{'remove-files': <true>}") ;;
+        VM.*) args=("$path" "$VMIFACE.${call#VM.}" "{}") ;;
+        "Set Manager property")
+                args=("$MPATH" org.freedesktop.DBus.Properties.Set "'$MIFACE'" "'MaxVCPUs'" "<uint32 1>") ;;
+        "Set VM property")
+                args=("$path" org.freedesktop.DBus.Properties.Set "'$VMIFACE'" "'VCPUs'" "<uint32 64>") ;;
+        esac
+        if [[ $who == root ]]; then
+                out=$(in_container gdbus call --system --dest "$BUS" --object-path "${args[0]}" --timeout 25 \
+                        --method "${args[@]:1}" 2>&1) || rc=$?
+        else
+                out=$(gcall "$who" "${args[@]}" 2>&1) || rc=$?
+        fi
+        if ((rc == 0)); then
+                echo ok
+        else
+                out=$(grep -o 'GDBus\.Error:[A-Za-z0-9_.]*' <<<"$out" | head -n 1)
+                echo "${out##*.}"
+        fi
+}
+
+# Puts the VM back as the matrix expects it: alice's, stopped, named mvm; no "created".
+matrix_reset() {
+        gcall alice "$MPATH" "$MIFACE.GetVM" "'mvm'" >/dev/null 2>&1 ||
+                gcall alice "$MPATH" "$MIFACE.CreateWorkspace" "'mvm'" "{}" >/dev/null
+        in_container gdbus call --system --dest "$BUS" --object-path "$MPATH" \
+                --method "$MIFACE.DeleteWorkspace" "'created'" "{'remove-files': <true>}" >/dev/null 2>&1 || true
+}
+
+t_authorization_matrix() {
+        local conf=/etc/microvm/microvmd.conf row call expected got i failures=0 line
+        in_container useradd -m -s /bin/bash opal
+        cat <<'RULE' | in_container tee /etc/polkit-1/rules.d/40-test-opal-manage-any.rules >/dev/null
+polkit.addRule(function(action, subject) {
+        if (action.id === "org.microvm.manager.manage-any" && subject.user === "opal")
+                return polkit.Result.YES;
+        return polkit.Result.NOT_HANDLED;
+});
+RULE
+        in_container mkdir -p /etc/microvm
+        printf '[Guest]\nKernel=/nonexistent/vmlinuz\n' | in_container tee "$conf" >/dev/null
+        in_container systemctl restart microvmd
+        # polkitd reads the new rule when rules.d changes.
+        opal_allowed() {
+                [[ $(matrix_call opal StopVM) == NotRunning ]]
+        }
+        matrix_reset
+        wait_until 20 opal_allowed || fail "polkitd did not pick up the manage-any rule for opal"
+        printf '  %-22s' call
+        printf ' %-12s' "${MATRIX_CALLERS[@]}"
+        echo
+        for row in "${MATRIX[@]}"; do
+                call=${row%%:*}
+                read -ra expected <<<"${row#*:}"
+                line=$(printf '  %-22s' "$call")
+                for i in "${!MATRIX_CALLERS[@]}"; do
+                        matrix_reset
+                        got=$(matrix_call "${MATRIX_CALLERS[i]}" "$call")
+                        if [[ $got == "${expected[i]}" ]]; then
+                                line+=$(printf ' %-12s' "${got:0:12}")
+                        else
+                                line+=$(printf ' %-12s' "!${got:0:11}")
+                                echo "  MISMATCH: $call as ${MATRIX_CALLERS[i]}: expected ${expected[i]}, got ${got:-<nothing>}"
+                                failures=$((failures + 1))
+                        fi
+                done
+                echo "$line"
+        done
+        matrix_reset
+        gcall alice "$MPATH" "$MIFACE.DeleteWorkspace" "'mvm'" "{'remove-files': <true>}" >/dev/null
+        in_container rm -f "$conf" /etc/polkit-1/rules.d/40-test-opal-manage-any.rules
+        in_container systemctl restart microvmd
+        ((failures == 0)) || fail "$failures answers differ from the matrix"
+}
+
 t_daemon_healthy() {
         local journal n result
         journal=$(in_container journalctl -u microvmd -o cat --no-pager)
@@ -611,6 +725,7 @@ main() {
         check "delete removes the definition and keeps the workspace" t_delete_keeps_workspace
         check "delete --purge does not follow symlinks planted in the workspace" t_purge_does_not_follow_symlinks
         check "delete --purge removes the workspace" t_purge_removes_workspace
+        check "the authorization matrix: every method and setter as owner, member, outsider, root, manage-any" t_authorization_matrix
         check "microvmd did not crash and logged no leak or assertion" t_daemon_healthy
 
         if ! check_summary test-foundation; then
