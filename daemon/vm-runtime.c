@@ -30,6 +30,15 @@
 #define SLICE "microvm.slice"
 #define HYPERVISOR_ENV "MICROVM_HYPERVISOR="
 #define SETPRIV "/usr/bin/setpriv"
+#define CAP(c) (UINT64_C(1) << (c))
+#define VIRTIOFSD_CAPABILITIES                                                                        \
+        (CAP(CAP_CHOWN) | CAP(CAP_DAC_OVERRIDE) | CAP(CAP_DAC_READ_SEARCH) | CAP(CAP_FOWNER) |        \
+         CAP(CAP_FSETID) | CAP(CAP_SETGID) | CAP(CAP_SETUID) | CAP(CAP_SETPCAP) | CAP(CAP_SYS_ADMIN) | \
+         CAP(CAP_SYS_RESOURCE))
+/* One virtiofsd serves one share: its threads and open files grow with the guest's. */
+#define VIRTIOFSD_MEMORY_MAX (UINT64_C(1) << 30)
+#define VIRTIOFSD_TASKS_MAX 256u
+#define VIRTIOFSD_NOFILE 1048576u
 #define HYPERVISOR_START_TIMEOUT_USEC (60 * G_USEC_PER_SEC)
 #define HYPERVISOR_STOP_TIMEOUT_USEC (30 * G_USEC_PER_SEC)
 /* Guest RAM is counted in the unit's cgroup; QEMU's TCG translation cache and device
@@ -396,6 +405,20 @@ typedef struct ShareUnitData {
         uid_t vmm_uid;          /* the VM's hypervisor: the only one that may connect */
 } ShareUnitData;
 
+static int unit_property_u32(sd_bus_message *msg, const char *name, uint32_t value) {
+        return sd_bus_message_append(msg, "(sv)", name, "u", value);
+}
+
+/* RestrictAddressFamilies= (bas): an allow list (or a deny list) of one family. */
+static int unit_property_families(sd_bus_message *msg, bool allow, const char *family) {
+        return sd_bus_message_append(msg, "(sv)", "RestrictAddressFamilies", "(bas)", allow, 1, family);
+}
+
+/* SystemCallFilter= (bas): an allow list (or a deny list) of one set. */
+static int unit_property_syscall_filter(sd_bus_message *msg, bool allow, const char *set) {
+        return sd_bus_message_append(msg, "(sv)", "SystemCallFilter", "(bas)", allow, 1, set);
+}
+
 /* What a hypervisor never needs, so that an escaped one has less to work with: other
  * processes (it sees only its own), IPC, the clock, namespaces, foreign syscall ABIs and
  * IP (its network is the tap's file descriptor). MemoryDenyWriteExecute= cannot be set:
@@ -407,6 +430,13 @@ static int unit_property_isolation(sd_bus_message *msg) {
 
         if ((r = unit_property_string(msg, "ProtectProc", "invisible")) < 0 ||
             (r = unit_property_bool(msg, "PrivateIPC", true)) < 0 ||
+            (r = unit_property_u32(msg, "UMask", 0077)) < 0 ||
+            /* Its sockets are unix ones; the tap is a file descriptor. */
+            (r = unit_property_families(msg, true, "AF_UNIX")) < 0 ||
+            /* The usual set of a service (setpriv needs its setuid calls); what is left out
+             * fails with EPERM instead of killing the hypervisor. */
+            (r = unit_property_syscall_filter(msg, true, "@system-service")) < 0 ||
+            (r = sd_bus_message_append(msg, "(sv)", "SystemCallErrorNumber", "i", EPERM)) < 0 ||
             (r = unit_property_bool(msg, "ProtectClock", true)) < 0 ||
             (r = unit_property_u64(msg, "RestrictNamespaces", 0)) < 0 ||
             (r = unit_property_strv(msg, "SystemCallArchitectures", native)) < 0 ||
@@ -505,6 +535,7 @@ static int build_share_service_unit(sd_bus_message *msg, void *data) {
                 (char *) "modcaps=-mknod:-setfcap", NULL,
         };
         char *paths[] = { d->share->source, NULL };
+        char *native[] = { (char *) "native", NULL };
         int r;
 
         if ((r = unit_property_string(msg, "Description", description)) < 0 ||
@@ -517,6 +548,21 @@ static int build_share_service_unit(sd_bus_message *msg, void *data) {
             (r = unit_property_strv(msg, d->share->read_only ? "ReadOnlyPaths" : "ReadWritePaths", paths)) < 0 ||
             /* It ends by itself when the hypervisor goes; a stop must not linger. */
             (r = unit_property_u64(msg, "TimeoutStopUSec", 5 * G_USEC_PER_SEC)) < 0 ||
+            /* What the C virtiofsd uses: file ownership and permissions on the guest's
+             * behalf, its namespace sandbox (SYS_ADMIN), dropping its own capabilities
+             * (SETPCAP) and the file limit; nothing else of root's. */
+            (r = unit_property_u64(msg, "CapabilityBoundingSet", VIRTIOFSD_CAPABILITIES)) < 0 ||
+            (r = unit_property_families(msg, true, "AF_UNIX")) < 0 ||
+            (r = unit_property_strv(msg, "SystemCallArchitectures", native)) < 0 ||
+            (r = unit_property_bool(msg, "MemoryDenyWriteExecute", true)) < 0 ||
+            (r = unit_property_bool(msg, "ProtectClock", true)) < 0 ||
+            (r = unit_property_bool(msg, "ProtectHostname", true)) < 0 ||
+            (r = unit_property_string(msg, "ProtectProc", "invisible")) < 0 ||
+            (r = unit_property_bool(msg, "PrivateIPC", true)) < 0 ||
+            (r = unit_property_u64(msg, "MemoryMax", VIRTIOFSD_MEMORY_MAX)) < 0 ||
+            (r = unit_property_u64(msg, "TasksMax", VIRTIOFSD_TASKS_MAX)) < 0 ||
+            (r = unit_property_u64(msg, "LimitNOFILE", VIRTIOFSD_NOFILE)) < 0 ||
+            (r = unit_property_u64(msg, "LimitNOFILESoft", VIRTIOFSD_NOFILE)) < 0 ||
             (r = append_common_service_properties(msg, d->hypervisor_unit)) < 0)
                 return r;
         return 0;

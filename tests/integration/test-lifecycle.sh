@@ -699,6 +699,36 @@ t_running_limit() {
         in_container systemctl restart microvmd
 }
 
+# systemd-analyze security of the units microvmd makes (and its own): the exposure
+# scores, printed, and held to their targets.
+security_score() {
+        local out
+        out=$(in_container systemd-analyze security --no-pager "$1" 2>&1 | tail -n 1)
+        sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p' <<<"$out"
+}
+
+t_security_scores() {
+        local unit score limit failed=0 row
+        state_is myvm running || vm_verb alice start myvm
+        expect_running myvm
+        for row in "$(unit_of myvm):3.0" "microvm-myvm-fs_workspace.service:4.5" \
+                "microvm-myvm-fs_software.service:4.5" "microvmd.service:4.5"; do
+                unit=${row%:*}
+                limit=${row##*:}
+                score=$(security_score "$unit")
+                echo "  systemd-analyze security $unit: ${score:-?} (target <= $limit)"
+                [[ -n $score ]] || { failed=1; continue; }
+                if ! awk -v s="$score" -v l="$limit" 'BEGIN { exit !(s <= l) }'; then
+                        failed=1
+                        # What counts against it (the settings marked with a cross).
+                        in_container systemd-analyze security --no-pager "$unit" 2>&1 | grep -F '✗' |
+                                sed 's/^/    | /'
+                fi
+        done
+        stop_and_verify myvm
+        ((failed == 0)) || fail "a score is above its target (above)"
+}
+
 t_daemon_healthy() {
         local journal n result
         journal=$(in_container journalctl -u microvmd -o cat --no-pager)
@@ -828,6 +858,7 @@ main() {
                 check "machinectl lists the running VM (class vm, leader MainPID); terminate stops it" t_machined
                 check "two VMs run at once and stop" t_two_vms
                 check "[Limits] MaxRunningVCPUsPerUser: the second VM waits for the first (LimitExceeded)" t_running_limit
+                check "systemd-analyze security: hypervisor <= 3.0, virtiofsd <= 4.5, microvmd <= 4.5" t_security_scores
         fi
         check "microvmd did not crash and logged no leak or assertion" t_daemon_healthy
         if [[ $TIER == cloud-hypervisor ]]; then
