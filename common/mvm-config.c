@@ -43,6 +43,8 @@ static const struct {
         { GROUP_LIMITS, "MaxRunningVCPUsPerUser" },
         { GROUP_LIMITS, "MaxRunningMemoryMiBPerUser" },
         { GROUP_LIMITS, "MaxVolumeGiBPerUser" },
+        { GROUP_LIMITS, "VMsMemoryMaxMiB" },
+        { GROUP_LIMITS, "VMsCPUWeight" },
 };
 
 G_DEFINE_QUARK(mvm-config-error-quark, mvm_config_error)
@@ -80,6 +82,8 @@ MvmConfig *mvm_config_new_default(void) {
         c->max_running_vcpus_per_user = 16;
         c->max_running_memory_mib_per_user = 32768;
         c->max_volume_gib_per_user = 256;
+        c->vms_memory_max_mib = 0;
+        c->vms_cpu_weight = 100;
         return c;
 }
 
@@ -504,7 +508,10 @@ MvmConfig *mvm_config_load(const char *path, GError **error) {
             !read_uint(kf, path, GROUP_LIMITS, "MaxRunningMemoryMiBPerUser", 0, UINT64_C(1) << 40,
                        &c->max_running_memory_mib_per_user, error) ||
             !read_uint(kf, path, GROUP_LIMITS, "MaxVolumeGiBPerUser", 0, UINT64_C(1) << 30,
-                       &c->max_volume_gib_per_user, error))
+                       &c->max_volume_gib_per_user, error) ||
+            !read_uint(kf, path, GROUP_LIMITS, "VMsMemoryMaxMiB", 0, UINT64_C(1) << 40, &c->vms_memory_max_mib,
+                       error) ||
+            !read_uint(kf, path, GROUP_LIMITS, "VMsCPUWeight", 1, 10000, &c->vms_cpu_weight, error))
                 return NULL;
 
         /* Defaults larger than a lowered maximum would make every plain create fail. */

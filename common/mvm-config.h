@@ -44,6 +44,8 @@ typedef struct MvmConfig {
         uint64_t max_running_vcpus_per_user;
         uint64_t max_running_memory_mib_per_user;
         uint64_t max_volume_gib_per_user;
+        uint64_t vms_memory_max_mib;   /* microvm.slice MemoryMax=, all VMs together; 0: none */
+        uint64_t vms_cpu_weight;       /* microvm.slice CPUWeight= (1-10000) */
 } MvmConfig;
 
 /* What a VM may reach beyond the anti-spoofing that always applies. Ordered from the

@@ -189,6 +189,12 @@ int manager_connect_bus(Manager *m) {
         r = systemd_client_start(m, vm_runtime_on_unit_changed);
         if (r < 0)
                 return r;
+        /* All VMs together, from [Limits]: for this boot, whoever owns them. */
+        r = systemd_set_slice_limits(m, "microvm.slice",
+                                     m->config->vms_memory_max_mib ? m->config->vms_memory_max_mib << 20 : UINT64_MAX,
+                                     m->config->vms_cpu_weight);
+        if (r < 0)
+                log_warning("Cannot ask systemd to limit microvm.slice: %s", strerror(-r));
         /* VMs kept running while microvmd was away; know them before anyone asks. */
         vm_runtime_reconcile(m);
         vm_runtime_reconcile_network(m);

@@ -408,3 +408,26 @@ int unit_property_exec(sd_bus_message *msg, const char *name, char *const *argv)
         }
         return 0;
 }
+
+static int on_slice_limits_set(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
+        const sd_bus_error *e = sd_bus_message_get_error(reply);
+
+        if (e)
+                log_warning("Cannot set the limits of the VMs' slice: %s", e->message);
+        return 0;
+}
+
+int systemd_set_slice_limits(Manager *m, const char *slice, uint64_t memory_max, uint64_t cpu_weight) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *msg = NULL;
+        int r;
+
+        r = sd_bus_message_new_method_call(m->bus, &msg, SYSTEMD_SERVICE, SYSTEMD_PATH, SYSTEMD_MANAGER,
+                                           "SetUnitProperties");
+        if (r < 0)
+                return r;
+        r = sd_bus_message_append(msg, "sba(sv)", slice, 1, 2, "MemoryMax", "t", memory_max, "CPUWeight", "t",
+                                  cpu_weight);
+        if (r < 0)
+                return r;
+        return sd_bus_call_async(m->bus, NULL, msg, on_slice_limits_set, NULL, 0);
+}

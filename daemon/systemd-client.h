@@ -70,6 +70,10 @@ void systemd_job_wait_free(void *p);
 void systemd_forget_jobs(Manager *m, void *userdata);
 
 /* sd_bus_message_append() helpers for unit properties. */
+/* Sets MemoryMax= (bytes; UINT64_MAX: none) and CPUWeight= of a slice for this boot,
+ * asynchronously; a failure is logged. */
+int systemd_set_slice_limits(Manager *m, const char *slice, uint64_t memory_max, uint64_t cpu_weight);
+
 int unit_property_string(sd_bus_message *msg, const char *name, const char *value);
 int unit_property_bool(sd_bus_message *msg, const char *name, bool value);
 int unit_property_u64(sd_bus_message *msg, const char *name, uint64_t value);

@@ -681,8 +681,17 @@ t_running_limit() {
         state_is myvm running && stop_and_verify myvm
         state_is second running && stop_and_verify second
         in_container cp "$conf" "$conf.saved"
-        printf '[Limits]\nMaxRunningVCPUsPerUser=1\n' | in_container tee -a "$conf" >/dev/null
+        printf '[Limits]\nMaxRunningVCPUsPerUser=1\nVMsMemoryMaxMiB=8192\nVMsCPUWeight=50\n' |
+                in_container tee -a "$conf" >/dev/null
         in_container systemctl restart microvmd
+        # All VMs together: microvm.slice.
+        slice_limited() {
+                local out
+                out=$(in_container systemctl show -p MemoryMax,CPUWeight microvm.slice)
+                grep -qx MemoryMax=8589934592 <<<"$out" && grep -qx CPUWeight=50 <<<"$out"
+        }
+        wait_until 10 slice_limited ||
+                fail "microvm.slice: $(in_container systemctl show -p MemoryMax,CPUWeight microvm.slice | tr '\n' ' ')"
         vm_verb alice start myvm
         expect_running myvm
         out=$(GCALL_TIMEOUT=60 gcall alice "$MPATH" "$MIFACE.StartVM" "'second'" "{}" 2>&1) && fail "second started"
@@ -857,7 +866,7 @@ main() {
                 check "microvm-client restart myvm boots a fresh guest" t_restart_verb
                 check "machinectl lists the running VM (class vm, leader MainPID); terminate stops it" t_machined
                 check "two VMs run at once and stop" t_two_vms
-                check "[Limits] MaxRunningVCPUsPerUser: the second VM waits for the first (LimitExceeded)" t_running_limit
+                check "[Limits] MaxRunningVCPUsPerUser: the second waits for the first; microvm.slice limits" t_running_limit
                 check "systemd-analyze security: hypervisor <= 3.0, virtiofsd <= 4.5, microvmd <= 4.5" t_security_scores
         fi
         check "microvmd did not crash and logged no leak or assertion" t_daemon_healthy

@@ -193,7 +193,9 @@ static void test_guest_hypervisor_network(Fixture *f, gconstpointer data) {
                 "MaxVMsPerUser=0\n"
                 "MaxRunningVCPUsPerUser=4\n"
                 "MaxRunningMemoryMiBPerUser=8192\n"
-                "MaxVolumeGiBPerUser=10\n", &error);
+                "MaxVolumeGiBPerUser=10\n"
+                "VMsMemoryMaxMiB=16384\n"
+                "VMsCPUWeight=50\n", &error);
 
         g_assert_no_error(error);
         g_assert_nonnull(c);
@@ -227,6 +229,8 @@ static void test_guest_hypervisor_network(Fixture *f, gconstpointer data) {
         g_assert_cmpuint(c->max_running_vcpus_per_user, ==, 4);
         g_assert_cmpuint(c->max_running_memory_mib_per_user, ==, 8192);
         g_assert_cmpuint(c->max_volume_gib_per_user, ==, 10);
+        g_assert_cmpuint(c->vms_memory_max_mib, ==, 16384);
+        g_assert_cmpuint(c->vms_cpu_weight, ==, 50);
 
         /* The documented defaults. */
         g_assert_cmpstr(d->kernel_cmdline, ==, "console=ttyS0 panic=-1");
@@ -246,6 +250,8 @@ static void test_guest_hypervisor_network(Fixture *f, gconstpointer data) {
         g_assert_cmpuint(d->max_running_vcpus_per_user, ==, 16);
         g_assert_cmpuint(d->max_running_memory_mib_per_user, ==, 32768);
         g_assert_cmpuint(d->max_volume_gib_per_user, ==, 256);
+        g_assert_cmpuint(d->vms_memory_max_mib, ==, 0);
+        g_assert_cmpuint(d->vms_cpu_weight, ==, 100);
         g_assert_cmpstr(mvm_egress_to_string(d->egress), ==, "internet");
         g_assert_nonnull(d->allowed_networks);
         g_assert_cmpuint(g_strv_length(d->allowed_networks), ==, 0);
@@ -276,6 +282,8 @@ static void test_guest_hypervisor_network_refused(Fixture *f, gconstpointer data
         assert_refused(f, "[Limits]\nMaxVMsPerUser=-1\n", "MaxVMsPerUser");
         assert_refused(f, "[Limits]\nMaxRunningVCPUsPerUser=many\n", "MaxRunningVCPUsPerUser");
         assert_refused(f, "[Limits]\nMaxVolumesPerUser=3\n", "MaxVolumesPerUser");
+        assert_refused(f, "[Limits]\nVMsCPUWeight=0\n", "VMsCPUWeight");
+        assert_refused(f, "[Limits]\nVMsCPUWeight=10001\n", "VMsCPUWeight");
         assert_refused(f, "[Network]\nEgress=\n", "Egress");
         assert_refused(f, "[Network]\nAllowedNetworks=192.168.1.1/24\n", "AllowedNetworks");
         assert_refused(f, "[Network]\nAllowedNetworks=192.168.1.0/33\n", "AllowedNetworks");
