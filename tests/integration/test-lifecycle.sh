@@ -216,10 +216,11 @@ t_setup() {
                 as_user "$u" mkdir -p -m 0700 "/home/$u/.ssh"
                 as_user "$u" ssh-keygen -q -t ed25519 -N '' -C "$u@test" -f "/home/$u/.ssh/id_ed25519"
         done
-        for u in myvm second; do
-                out=$(client alice create "$u" 2>&1) || fail "alice: create $u failed: $out"
-                expect_state "$u" stopped
-        done
+        # second has a (sparse, never formatted) volume: its image is another VM's file.
+        out=$(client alice create myvm 2>&1) || fail "alice: create myvm failed: $out"
+        out=$(client alice create second --volume 1G 2>&1) || fail "alice: create second failed: $out"
+        expect_state myvm stopped
+        expect_state second stopped
         # The container's config file is in effect: small VMs.
         expect_eq "VCPUs of myvm" "$(vm_prop myvm VCPUs)" 1
         expect_eq "MemoryMiB of myvm" "$(vm_prop myvm MemoryMiB)" "$MEMORY_MIB"
@@ -577,6 +578,12 @@ expect_isolated() {
         echo "  uid $ua ($a) cannot connect to $b's QMP, console or virtiofs sockets; uid $ub can"
         ! in_container setpriv --reuid="$ua" --regid="$ua" --clear-groups ls "/run/microvm/$b" >/dev/null 2>&1 ||
                 fail "$a's hypervisor uid lists /run/microvm/$b"
+        in_container test -f "$STATE/volumes/$b.img" || fail "$b has no volume image to protect"
+        in_container setpriv --reuid="$ub" --regid="$ub" --clear-groups head -c 1 "$STATE/volumes/$b.img" \
+                >/dev/null || fail "$b's own uid cannot read its volume"
+        ! in_container setpriv --reuid="$ua" --regid="$ua" --clear-groups head -c 1 "$STATE/volumes/$b.img" \
+                >/dev/null 2>&1 || fail "$a's hypervisor uid reads $b's volume"
+        echo "  uid $ua ($a) cannot read $b's volume; uid $ub can"
         # In A's hypervisor's own mount namespace (ProtectProc=invisible), as its uid.
         pa=$(vm_prop "$a" MainPID)
         pb=$(vm_prop "$b" MainPID)
