@@ -558,17 +558,36 @@ static unsigned finish(GuestConfig *c) {
         return problems;
 }
 
+/* microvm.* parameters are read from the line's blank-separated words as they are, not
+ * as the kernel groups them with quotes: microvmd appends its own last and never quotes
+ * them, so a quote earlier in the line cannot swallow them, and the last valid value of
+ * each wins. A quoted microvm.* word is not microvmd's: ignored. */
 unsigned guest_cmdline_parse(const char *cmdline, GuestConfig *c) {
-        char **words = guest_cmdline_split(cmdline);
         unsigned problems = 0;
 
-        if (!words) {
-                guest_log_error("out of memory reading the kernel command line");
-                problems++;
-        } else {
-                for (char **w = words; *w; w++)
-                        problems += parse_word(c, *w);
-                guest_strv_free(words);
+        for (const char *p = cmdline ?: ""; *p;) {
+                const char *start;
+                char *word;
+
+                while (is_blank(*p))
+                        p++;
+                if (!*p)
+                        break;
+                start = p;
+                while (*p && !is_blank(*p))
+                        p++;
+                word = strndup(start, (size_t) (p - start));
+                if (!word) {
+                        guest_log_error("out of memory reading the kernel command line");
+                        problems++;
+                        break;
+                }
+                if (strncmp(word, "microvm.", 8) == 0 && strchr(word, '"')) {
+                        guest_log_error("ignoring %s: microvmd never quotes its parameters", word);
+                        problems++;
+                } else
+                        problems += parse_word(c, word);
+                free(word);
         }
         return problems + finish(c);
 }

@@ -56,7 +56,7 @@ void guest_config_done(GuestConfig *c);
 unsigned guest_cmdline_parse(const char *cmdline, GuestConfig *c);
 
 /* Splits a command line into words as the kernel does: at blanks outside double quotes,
- * the quotes removed. Returns a NULL-terminated array (free with guest_strv_free), NULL
+ * the quotes removed (guest_cmdline_parse() does not: see there). Returns a NULL-terminated array (free with guest_strv_free), NULL
  * only when out of memory. */
 char **guest_cmdline_split(const char *cmdline);
 void guest_strv_free(char **v);

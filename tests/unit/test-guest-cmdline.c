@@ -292,29 +292,27 @@ static void test_other_values(void) {
 static void test_quoting(void) {
         GuestConfig c;
 
-        /* Quotes group words and disappear, as the kernel does it. */
-        g_assert_cmpuint(parse("quiet \"microvm.name=qvm\" microvm.workspace=\"/w/q\" "
-                               "microvm.user=\"dave\":1:1 x=\"a microvm.name=evil b\"",
-                               &c),
-                         ==, 0);
-        g_assert_cmpstr(c.name, ==, "qvm");
-        g_assert_cmpstr(c.workspace, ==, "/w/q");
-        g_assert_cmpstr(c.user_name, ==, "dave");
+        /* microvmd's parameters come last, unquoted: a quote the user's part leaves open,
+         * or a microvm.* word hidden in a quoted value, cannot replace them. */
+        g_assert_cmpuint(parse("quiet x=\"a microvm.name=evil microvm.user=root:0:0 b\" y=\" " BASE, &c), ==, 0);
+        g_assert_cmpstr(c.name, ==, "vm");
+        g_assert_cmpstr(c.workspace, ==, "/w/vm");
+        g_assert_cmpstr(c.user_name, ==, "bob");
+        g_assert_cmpuint(c.uid, ==, 1000);
         guest_config_done(&c);
 
-        /* A quoted blank is part of the value, and paths with blanks are refused (the
-         * earlier good value stays). */
-        g_assert_cmpuint(parse(BASE "microvm.workspace=\"/w/a b\"", &c), ==, 1);
+        /* A quoted microvm.* word is not microvmd's: ignored, the earlier value stays. */
+        g_assert_cmpuint(parse(BASE "microvm.workspace=\"/w/q\"", &c), ==, 1);
         g_assert_cmpstr(c.workspace, ==, "/w/vm");
         guest_config_done(&c);
-        g_assert_cmpuint(parse("microvm.name=vm microvm.user=bob:1:1 microvm.workspace=\"/w/a b\"", &c), ==, 2);
-        g_assert_null(c.workspace);
+        g_assert_cmpuint(parse(BASE "\"microvm.name=qvm\"", &c), ==, 0);
+        g_assert_cmpstr(c.name, ==, "vm");
         guest_config_done(&c);
 
-        /* An unterminated quote runs to the end of the line. */
-        g_assert_cmpuint(parse(BASE "microvm.name=\"x microvm.ip=10.0.0.2/24", &c), ==, 1);
+        /* An unterminated quote does not run to the end of the line for microvm.* words. */
+        g_assert_cmpuint(parse("x=\"open " BASE "microvm.ip=10.0.0.2/24", &c), ==, 0);
         g_assert_cmpstr(c.name, ==, "vm");
-        g_assert_false(c.has_ip);
+        g_assert_true(c.has_ip);
         guest_config_done(&c);
 }
 
