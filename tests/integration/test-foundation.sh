@@ -666,6 +666,30 @@ RULE
         ((failures == 0)) || fail "$failures answers differ from the matrix"
 }
 
+# GetLogs with follow: at most 4 at once per caller; the fifth is LimitExceeded, and
+# another caller is not affected.
+t_log_followers() {
+        local i pids=() out
+        gcall alice "$MPATH" "$MIFACE.CreateWorkspace" "'logvm'" "{}" >/dev/null
+        for i in 1 2 3 4; do
+                in_container timeout 60 runuser -u alice -- microvm-client --no-ask-password logs -f logvm \
+                        >/dev/null 2>&1 &
+                pids+=($!)
+        done
+        following() {
+                [[ $(in_container pgrep -c -f "journalctl.*--follow") -ge 4 ]]
+        }
+        wait_until 15 following || fail "the 4 followers did not start"
+        out=$(gcall alice "$(vm_path logvm)" "$VMIFACE.GetLogs" "{'follow': <true>}" 2>&1) &&
+                fail "a fifth GetLogs(follow) was allowed: $out"
+        echo "  alice's fifth follower: ${out#Error: }"
+        [[ $out == *org.microvm.Error.LimitExceeded* ]] || fail "expected LimitExceeded"
+        gcall alice "$(vm_path logvm)" "$VMIFACE.GetLogs" "{}" >/dev/null || fail "a plain GetLogs was refused"
+        kill "${pids[@]}" 2>/dev/null || true
+        wait "${pids[@]}" 2>/dev/null || true
+        gcall alice "$MPATH" "$MIFACE.DeleteWorkspace" "'logvm'" "{'remove-files': <true>}" >/dev/null
+}
+
 t_daemon_healthy() {
         local journal n result
         journal=$(in_container journalctl -u microvmd -o cat --no-pager)
@@ -725,6 +749,7 @@ main() {
         check "delete removes the definition and keeps the workspace" t_delete_keeps_workspace
         check "delete --purge does not follow symlinks planted in the workspace" t_purge_does_not_follow_symlinks
         check "delete --purge removes the workspace" t_purge_removes_workspace
+        check "GetLogs(follow): at most 4 at once per caller (LimitExceeded)" t_log_followers
         check "the authorization matrix: every method and setter as owner, member, outsider, root, manage-any" t_authorization_matrix
         check "microvmd did not crash and logged no leak or assertion" t_daemon_healthy
 

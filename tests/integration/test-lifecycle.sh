@@ -715,6 +715,22 @@ t_running_limit() {
         in_container systemctl restart microvmd
 }
 
+# GetLogs shows the runs of this definition only: a VM deleted and created again under
+# the same name (maybe by someone else) starts with an empty log.
+t_logs_of_definition() {
+        local out n
+        state_is myvm running && stop_and_verify myvm
+        out=$(client alice logs myvm) || fail "microvm-client logs myvm failed"
+        n=$(grep -c "$MARK_BOOTED myvm" <<<"$out") || true
+        echo "  the log of myvm has $n boot markers"
+        ((n > 0)) || fail "the log of myvm has no boot marker to lose"
+        client alice delete myvm --purge >/dev/null
+        client alice create myvm >/dev/null
+        out=$(client alice logs myvm) || fail "microvm-client logs myvm failed"
+        echo "  the log of the new myvm: $(wc -l <<<"$out") lines"
+        ! grep -qF "$MARK_BOOTED myvm" <<<"$out" || fail "the new myvm's log shows the old one's runs"
+}
+
 # systemd-analyze security of the units microvmd makes (and its own): the exposure
 # scores, printed, and held to their targets.
 security_score() {
@@ -875,6 +891,7 @@ main() {
                 check "two VMs run at once and stop" t_two_vms
                 check "[Limits] MaxRunningVCPUsPerUser: the second waits for the first; microvm.slice limits" t_running_limit
                 check "systemd-analyze security: hypervisor <= 3.0, virtiofsd <= 4.5, microvmd <= 4.5" t_security_scores
+                check "GetLogs shows only this definition's runs, not an earlier VM's of the same name" t_logs_of_definition
         fi
         check "microvmd did not crash and logged no leak or assertion" t_daemon_healthy
         if [[ $TIER == cloud-hypervisor ]]; then
