@@ -423,7 +423,7 @@ static int unit_property_syscall_filter(sd_bus_message *msg, bool allow, const c
  * processes (it sees only its own), IPC, the clock, namespaces, foreign syscall ABIs and
  * IP (its network is the tap's file descriptor). MemoryDenyWriteExecute= cannot be set:
  * QEMU's TCG writes the code it runs. */
-static int unit_property_isolation(sd_bus_message *msg) {
+static int unit_property_isolation(sd_bus_message *msg, bool inet_ioctls) {
         static const uint8_t any4[4] = {}, any6[16] = {};
         char *native[] = { (char *) "native", NULL };
         int r;
@@ -431,8 +431,12 @@ static int unit_property_isolation(sd_bus_message *msg) {
         if ((r = unit_property_string(msg, "ProtectProc", "invisible")) < 0 ||
             (r = unit_property_bool(msg, "PrivateIPC", true)) < 0 ||
             (r = unit_property_u32(msg, "UMask", 0077)) < 0 ||
-            /* Its sockets are unix ones; the tap is a file descriptor. */
+            /* Its sockets are unix ones; the tap is a file descriptor. cloud-hypervisor
+             * also opens an IP socket to bring the tap up by ioctl (nothing it could send
+             * on it gets out: IPAddressDeny=any). */
             (r = unit_property_families(msg, true, "AF_UNIX")) < 0 ||
+            (inet_ioctls && (r = unit_property_families(msg, true, "AF_INET")) < 0) ||
+            (inet_ioctls && (r = unit_property_families(msg, true, "AF_INET6")) < 0) ||
             /* The usual set of a service (setpriv needs its setuid calls); what is left out
              * fails with EPERM instead of killing the hypervisor. */
             (r = unit_property_syscall_filter(msg, true, "@system-service")) < 0 ||
@@ -665,7 +669,7 @@ static int build_hypervisor_unit(sd_bus_message *msg, void *data) {
             (r = unit_property_bool(msg, "RestrictRealtime", true)) < 0 ||
             (r = unit_property_bool(msg, "LockPersonality", true)) < 0 ||
             (r = unit_property_guest_output(msg)) < 0 ||
-            (r = unit_property_isolation(msg)) < 0)
+            (r = unit_property_isolation(msg, strcmp(d->backend->name, "cloud-hypervisor") == 0)) < 0)
                 return r;
         return 0;
 }
