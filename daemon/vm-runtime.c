@@ -197,20 +197,16 @@ static void pin_running_neighbours(Manager *m) {
         }
 }
 
-/* The VM's network: its address must be one of the configured subnet (the subnet may
- * have changed since it was created). Brings the network up and the VM's tap. */
+/* Brings the network up and the VM's tap. vm_start() checked that its address is one of
+ * the configured subnet (which may have changed since it was created). */
 static int vm_network_up(Vm *vm, uid_t vmm_uid, char **ret_tap, sd_bus_error *error) {
         Manager *m = vm->manager;
         g_autofree char *tap = NULL;
         uint32_t a;
         int r;
 
-        if (!vm->def->ip_address || !vm->def->mac_address || mvm_ipv4_parse(vm->def->ip_address, &a) < 0 ||
-            !mvm_subnet_is_vm_address(&m->subnet, a))
-                return sd_bus_error_setf(error, MVM_ERROR_FAILED,
-                                         "VM '%s' has no address in the subnet %s (created before networking or "
-                                         "before the subnet changed); delete it and create it again.",
-                                         vm->def->name, m->config->subnet);
+        if (mvm_ipv4_parse(vm->def->ip_address, &a) < 0)
+                return -EINVAL;
         r = network_ensure(m, error);
         if (r < 0)
                 return r;
@@ -742,7 +738,8 @@ int vm_start(Vm *vm, sd_bus_message *call, bool wait, sd_bus_error *error) {
         r = limits_check_start(m, vm, error);
         if (r < 0)
                 return r;
-        if (vm_hypervisor_uid(vm, &vmm_uid) < 0)
+        /* The address gives the VM its identity and its tap. */
+        if (!def->mac_address || vm_hypervisor_uid(vm, &vmm_uid) < 0)
                 return sd_bus_error_setf(error, MVM_ERROR_FAILED,
                                          "VM '%s' has no address in the subnet %s (created before networking or "
                                          "before the subnet changed); delete it and create it again.",
