@@ -2,6 +2,7 @@
 #include "config.h"
 #include "mvm-config.h"
 #include "mvm-net.h"
+#include "mvm-vmdef.h"
 
 #include <string.h>
 
@@ -20,6 +21,7 @@ static const struct {
         { GROUP, "DefaultMemoryMiB" },
         { GROUP, "MaxVCPUs" },
         { GROUP, "MaxMemoryMiB" },
+        { GROUP, "DefaultCredentialsDirectory" },
         { GROUP_GUEST, "Kernel" },
         { GROUP_GUEST, "Initramfs" },
         { GROUP_GUEST, "KernelCommandLine" },
@@ -63,7 +65,8 @@ MvmConfig *mvm_config_new_default(void) {
         c->default_hypervisor = g_strdup(MVM_HYPERVISOR_AUTO);
         c->cloud_hypervisor_path = g_strdup("/usr/bin/cloud-hypervisor");
         c->qemu_path = g_strdup("/usr/bin/qemu-system-x86_64");
-        c->virtiofsd_path = g_strdup("/usr/lib/qemu/virtiofsd");
+        c->virtiofsd_path = g_strdup("auto");
+        c->default_credentials_directory = g_strdup("");
         c->software_share = g_strdup("auto");
         c->stop_timeout_sec = 150;
         c->kvm = g_strdup("auto");
@@ -98,6 +101,7 @@ void mvm_config_free(MvmConfig *c) {
         g_free(c->cloud_hypervisor_path);
         g_free(c->qemu_path);
         g_free(c->virtiofsd_path);
+        g_free(c->default_credentials_directory);
         g_free(c->software_share);
         g_free(c->kvm);
         g_free(c->bridge);
@@ -174,6 +178,33 @@ static gboolean read_path(GKeyFile *kf, const char *path, const char *group, con
         }
         g_free(*value);
         *value = g_steal_pointer(&s);
+        return TRUE;
+}
+
+/* Empty, an absolute path, or "~/PATH" in the owner's home; checked as a credentials
+ * directory would be (a home of /home/NAME stands in for "~"). */
+static gboolean read_default_credentials_directory(GKeyFile *kf, const char *path, MvmConfig *c,
+                                                   GError **error) {
+        g_autofree char *s = NULL, *example = NULL;
+        const char *why;
+
+        if (!g_key_file_has_key(kf, GROUP, "DefaultCredentialsDirectory", NULL))
+                return TRUE;
+        s = g_key_file_get_string(kf, GROUP, "DefaultCredentialsDirectory", NULL);
+        if (s)
+                g_strstrip(s);
+        if (s && s[0] != '\0') {
+                example = g_str_has_prefix(s, "~/") ? g_strconcat("/home/NAME", s + 1, NULL) : g_strdup(s);
+                why = mvm_credentials_directory_invalid_reason(example);
+                if (why || strcmp(s, "~/") == 0) {
+                        g_set_error(error, MVM_CONFIG_ERROR, 0,
+                                    "%s: [%s] DefaultCredentialsDirectory must be empty, an absolute path or "
+                                    "~/PATH: %s", path, GROUP, why ?: "it names the home itself");
+                        return FALSE;
+                }
+        }
+        g_free(c->default_credentials_directory);
+        c->default_credentials_directory = s ? g_steal_pointer(&s) : g_strdup("");
         return TRUE;
 }
 
@@ -449,11 +480,13 @@ MvmConfig *mvm_config_load(const char *path, GError **error) {
                 return NULL;
         c->default_memory_mib = v;
 
+        if (!read_default_credentials_directory(kf, path, c, error))
+                return NULL;
         if (!read_path(kf, path, GROUP_GUEST, "Kernel", FALSE, &c->kernel, error) ||
             !read_path(kf, path, GROUP_GUEST, "Initramfs", FALSE, &c->initramfs, error) ||
             !read_path(kf, path, GROUP_HYPERVISOR, "CloudHypervisor", FALSE, &c->cloud_hypervisor_path, error) ||
             !read_path(kf, path, GROUP_HYPERVISOR, "QEMU", FALSE, &c->qemu_path, error) ||
-            !read_path(kf, path, GROUP_HYPERVISOR, "Virtiofsd", FALSE, &c->virtiofsd_path, error) ||
+            !read_path(kf, path, GROUP_HYPERVISOR, "Virtiofsd", TRUE, &c->virtiofsd_path, error) ||
             !read_path(kf, path, GROUP_HYPERVISOR, "SoftwareShare", TRUE, &c->software_share, error))
                 return NULL;
         if (g_key_file_has_key(kf, GROUP_GUEST, "KernelCommandLine", NULL)) {

@@ -13,6 +13,7 @@ typedef struct MvmConfig {
         uint64_t default_memory_mib;
         uint32_t max_vcpus;
         uint64_t max_memory_mib;
+        char *default_credentials_directory; /* "" (none), absolute, or "~/..." (the owner's home) */
 
         /* [Guest] */
         char *kernel;
@@ -23,7 +24,7 @@ typedef struct MvmConfig {
         char *default_hypervisor;      /* "auto", "cloud-hypervisor" or "qemu" */
         char *cloud_hypervisor_path;
         char *qemu_path;
-        char *virtiofsd_path;
+        char *virtiofsd_path;          /* "auto": /usr/libexec/virtiofsd, then /usr/lib/qemu/virtiofsd */
         char *software_share;          /* "auto" or an absolute directory */
         uint64_t stop_timeout_sec;     /* power button to forced stop */
         char *kvm;                     /* "auto" (where /dev/kvm exists), "yes", "no" */

@@ -26,6 +26,7 @@
 #define MVM_ERROR_ADDRESS_IN_USE   "org.microvm.Error.AddressInUse"
 #define MVM_ERROR_NO_ADDRESS       "org.microvm.Error.NoAddressAvailable"
 #define MVM_ERROR_LIMIT_EXCEEDED   "org.microvm.Error.LimitExceeded"
+#define MVM_ERROR_NOT_SUPPORTED    "org.microvm.Error.NotSupported"
 #define MVM_ERROR_INTERACTIVE_AUTHORIZATION_REQUIRED \
         "org.freedesktop.DBus.Error.InteractiveAuthorizationRequired"
 
@@ -43,6 +44,7 @@
 #define MVM_OPTION_IP_ADDRESS      "ip-address"
 #define MVM_OPTION_VOLUME_GIB      "volume-gib"
 #define MVM_OPTION_EGRESS          "egress"
+#define MVM_OPTION_CREDENTIALS_DIRECTORY "credentials-directory"
 #define MVM_OPTION_FOLLOW          "follow"
 #define MVM_OPTION_LINES           "lines"
 

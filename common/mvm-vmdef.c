@@ -22,11 +22,41 @@ void mvm_vmdef_free(MvmVmDef *d) {
         g_free(d->ip_address);
         g_free(d->mac_address);
         g_free(d->egress);
+        g_free(d->credentials_directory);
         g_free(d);
 }
 
 bool mvm_vm_egress_is_valid(const char *s) {
         return g_strcmp0(s, "internet") == 0 || g_strcmp0(s, "none") == 0;
+}
+
+const char *mvm_credentials_directory_invalid_reason(const char *path) {
+        /* The guest's own directories, the host's shares and microvmd's state: a share
+         * mounted over one of them would hide or replace what the guest needs. */
+        static const char *const reserved[] = { "/usr", "/nix", "/etc", "/proc", "/sys", "/dev", "/run",
+                                                "/tmp", "/bin", "/sbin", "/lib", "/lib64", "/boot",
+                                                "/var/lib/microvm", "/root" };
+        size_t n;
+
+        if (!path || path[0] != '/')
+                return "it must be an absolute path";
+        n = strlen(path);
+        if (n > 255)
+                return "it is longer than 255 bytes";
+        if (n == 1)
+                return "it must not be /";
+        for (const char *p = path; *p; p++)
+                if (!g_ascii_isalnum(*p) && !strchr("/._+-@", *p))
+                        return "it may only contain letters, digits and / . _ + - @";
+        if (path[n - 1] == '/' || strstr(path, "//") || strstr(path, "/./") || strstr(path, "/../") ||
+            g_str_has_suffix(path, "/.") || g_str_has_suffix(path, "/.."))
+                return "it must be normalised (no //, /./, /../ or trailing /)";
+        for (size_t i = 0; i < G_N_ELEMENTS(reserved); i++) {
+                size_t k = strlen(reserved[i]);
+                if (strncmp(path, reserved[i], k) == 0 && (path[k] == '\0' || path[k] == '/'))
+                        return "it lies in a directory the guest has of its own or gets from the host";
+        }
+        return NULL;
 }
 
 static void add_optional_string(JsonBuilder *b, const char *member, const char *value) {
@@ -66,6 +96,7 @@ char *mvm_vmdef_to_json(const MvmVmDef *d) {
         add_optional_string(b, "ip-address", d->ip_address);
         add_optional_string(b, "mac-address", d->mac_address);
         add_optional_string(b, "egress", d->egress);
+        add_optional_string(b, "credentials-directory", d->credentials_directory);
         if (d->volume_gib > 0) {
                 json_builder_set_member_name(b, "volume-gib");
                 json_builder_add_int_value(b, (gint64) d->volume_gib);
@@ -230,8 +261,14 @@ MvmVmDef *mvm_vmdef_from_json(const char *data, gssize length, GError **error) {
             !get_optional_string(o, "kernel-cmdline", FALSE, &d->kernel_cmdline, error) ||
             !get_optional_string(o, "ip-address", FALSE, &d->ip_address, error) ||
             !get_optional_string(o, "mac-address", FALSE, &d->mac_address, error) ||
-            !get_optional_string(o, "egress", FALSE, &d->egress, error))
+            !get_optional_string(o, "egress", FALSE, &d->egress, error) ||
+            !get_optional_string(o, "credentials-directory", TRUE, &d->credentials_directory, error))
                 return NULL;
+        if (d->credentials_directory && mvm_credentials_directory_invalid_reason(d->credentials_directory)) {
+                g_set_error(error, MVM_VMDEF_ERROR, 0, "\"credentials-directory\": %s",
+                            mvm_credentials_directory_invalid_reason(d->credentials_directory));
+                return NULL;
+        }
         if (d->egress && !mvm_vm_egress_is_valid(d->egress)) {
                 g_set_error(error, MVM_VMDEF_ERROR, 0, "\"egress\" is not internet or none");
                 return NULL;

@@ -25,7 +25,14 @@ typedef struct MvmVmDef {
         char *mac_address;       /* 02:..., unique */
         uint64_t volume_gib;     /* persistent volume, 0: none */
         char *egress;            /* "internet" or "none": stricter than the config; NULL = as configured */
+        char *credentials_directory; /* the owner's directory shared as the guest user's $HOME; NULL = none */
 } MvmVmDef;
+
+/* Why path cannot be a credentials directory (NULL when it can): an absolute, normalised
+ * path of at most 255 bytes from a safe alphabet (it goes on the guest's kernel command
+ * line and is mounted at the same path in the guest), outside the places the guest has
+ * of its own or gets from the host (/usr, /etc, /proc, ..., microvmd's own). */
+const char *mvm_credentials_directory_invalid_reason(const char *path);
 
 /* Whether s is an egress policy a VM's owner may choose ("internet" or "none"). */
 bool mvm_vm_egress_is_valid(const char *s);

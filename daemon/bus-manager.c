@@ -3,6 +3,7 @@
 #include "bus-options.h"
 #include "bus.h"
 #include "config.h"
+#include "credentials.h"
 #include "user-limits.h"
 #include "log.h"
 #include "manager.h"
@@ -116,6 +117,25 @@ static int pick_address(Manager *m, const char *requested, char **ret_ip, char *
         return 0;
 }
 
+/* The credentials directory, if one was named: checked as the caller (see credentials.h). */
+static int check_credentials_directory(Manager *m, const CreateRequest *req, sd_bus_error *error) {
+        const Virtiofsd *virtiofsd;
+        struct passwd *pw;
+        int r;
+
+        if (!req->options.credentials_directory)
+                return 0;
+        r = manager_get_virtiofsd(m, &virtiofsd, error);
+        if (r < 0)
+                return r;
+        pw = getpwuid(req->uid);
+        if (!pw)
+                return sd_bus_error_setf(error, MVM_ERROR_FAILED,
+                                         "User %u has no user database entry; cannot own a workspace.", req->uid);
+        return credentials_directory_check(virtiofsd, req->options.credentials_directory, req->uid, pw->pw_gid,
+                                           error);
+}
+
 /* Everything after the polkit answer runs without returning to the loop, so no other
  * call can take the name in between. */
 static int create_workspace(Manager *m, CreateRequest *req, const char **ret_path, sd_bus_error *error) {
@@ -162,8 +182,12 @@ static int create_workspace(Manager *m, CreateRequest *req, const char **ret_pat
         def->kernel_cmdline = g_strdup(req->options.kernel_cmdline);
         def->volume_gib = req->options.volume_gib;
         def->egress = g_strdup(req->options.egress);
-        /* Again: other VMs may have been created while polkit was asking. */
+        def->credentials_directory = g_strdup(req->options.credentials_directory);
+        /* Again: other VMs may have been created, or the directory changed, while polkit
+         * was asking. */
         r = limits_check_create(m, req->uid, req->options.volume_gib, error);
+        if (r >= 0)
+                r = check_credentials_directory(m, req, error);
         if (r < 0) {
                 workspace_abort(base_fd, staging);
                 return r;
@@ -283,6 +307,9 @@ static int method_create_workspace(sd_bus_message *msg, void *userdata, sd_bus_e
         r = limits_check_create(m, req->uid, req->options.volume_gib, error);
         if (r < 0)
                 return r;
+        r = check_credentials_directory(m, req, error);
+        if (r < 0)
+                return r;
         req->name = g_strdup(name);
 
         owner = manager_user_name(req->uid);
@@ -296,7 +323,7 @@ static int method_create_workspace(sd_bus_message *msg, void *userdata, sd_bus_e
                 "vm", name, "owner", owner, "owner-uid", owner_uid, "verb", "create",
                 "vcpus", vcpus, "memory-mib", memory_mib, "volume-gib", volume_gib,
                 "hypervisor", req->options.hypervisor ?: m->config->default_hypervisor, "egress", egress,
-                NULL,
+                "credentials-directory", req->options.credentials_directory ?: "", NULL,
         };
         r = auth_check_async(m, msg, MVM_ACTION_CREATE, details, on_create_authorized, req);
         if (r < 0)
@@ -411,6 +438,8 @@ static int property_get_config(sd_bus *bus, const char *path, const char *interf
                 return sd_bus_message_append(reply, "u", c->max_vcpus);
         if (strcmp(property, "MaxMemoryMiB") == 0)
                 return sd_bus_message_append(reply, "t", c->max_memory_mib);
+        if (strcmp(property, "DefaultCredentialsDirectory") == 0)
+                return sd_bus_message_append(reply, "s", c->default_credentials_directory);
         return -EINVAL;
 }
 
@@ -422,6 +451,7 @@ const sd_bus_vtable manager_vtable[] = {
         SD_BUS_PROPERTY("DefaultMemoryMiB", "t", property_get_config, 0, SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("MaxVCPUs", "u", property_get_config, 0, SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("MaxMemoryMiB", "t", property_get_config, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("DefaultCredentialsDirectory", "s", property_get_config, 0, SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_METHOD_WITH_ARGS("CreateWorkspace",
                                 SD_BUS_ARGS("s", name, "a{sv}", options),
                                 SD_BUS_RESULT("o", vm),

@@ -18,6 +18,7 @@ void create_options_clear(CreateOptions *o) {
         g_clear_pointer(&o->kernel_cmdline, g_free);
         g_clear_pointer(&o->ip_address, g_free);
         g_clear_pointer(&o->egress, g_free);
+        g_clear_pointer(&o->credentials_directory, g_free);
 }
 
 /* Printable ASCII only: these end up on command lines and in unit properties. */
@@ -250,11 +251,21 @@ static int handle_create_option(sd_bus_message *m, const char *key, void *userda
                 if (!mvm_vm_egress_is_valid(p->options->egress))
                         return sd_bus_error_setf(error, MVM_ERROR_INVALID_ARGUMENT,
                                                  "Option 'egress' must be internet or none.");
+        } else if (strcmp(key, MVM_OPTION_CREDENTIALS_DIRECTORY) == 0) {
+                const char *why;
+
+                r = read_string_option(m, key, &p->options->credentials_directory, error);
+                if (r < 0)
+                        return r;
+                why = mvm_credentials_directory_invalid_reason(p->options->credentials_directory);
+                if (why)
+                        return sd_bus_error_setf(error, MVM_ERROR_INVALID_ARGUMENT,
+                                                 "Option 'credentials-directory': %s.", why);
         } else
                 return sd_bus_error_setf(error, MVM_ERROR_INVALID_ARGUMENT,
                                          "Unknown option '%s' (known: vcpus, memory-mib, authorized-keys, "
                                          "hypervisor, kernel, initramfs, kernel-cmdline, ip-address, volume-gib, "
-                                         "egress).",
+                                         "egress, credentials-directory).",
                                          key);
         return 0;
 }

@@ -21,6 +21,7 @@ typedef struct CreateOptions {
         char *ip_address;       /* NULL: the lowest free one */
         uint64_t volume_gib;    /* 0: no persistent volume */
         char *egress;           /* "internet" or "none"; NULL: as configured */
+        char *credentials_directory; /* NULL: none */
 } CreateOptions;
 
 typedef struct DeleteOptions {

@@ -451,6 +451,10 @@ static int property_get(sd_bus *bus, const char *path, const char *interface, co
                 return sd_bus_message_append(reply, "s", vm->failure_reason ?: "");
         if (strcmp(property, "Egress") == 0)
                 return sd_bus_message_append(reply, "s", mvm_egress_to_string(vm_egress(vm)));
+        if (strcmp(property, "CredentialsDirectory") == 0)
+                return sd_bus_message_append(reply, "s", vm->def->credentials_directory ?: "");
+        if (strcmp(property, "ShareServer") == 0)
+                return sd_bus_message_append(reply, "s", vm->share_server ?: "");
         if (strcmp(property, "DroppedPackets") == 0) {
                 uint64_t dropped = 0;
 
@@ -482,6 +486,8 @@ const sd_bus_vtable vm_vtable[] = {
         SD_BUS_PROPERTY("Autostart", "b", property_get, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("FailureReason", "s", property_get, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("Egress", "s", property_get, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("CredentialsDirectory", "s", property_get, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("ShareServer", "s", property_get, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         /* No signal: a counter, read when asked. */
         SD_BUS_PROPERTY("DroppedPackets", "t", property_get, 0, 0),
         SD_BUS_METHOD_WITH_ARGS("Delete",

@@ -7,11 +7,13 @@
 #include <limits.h>
 #include <pwd.h>
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <glib.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -236,7 +238,30 @@ int connect_unix_nofollow(const char *path) {
         return mvm_take_fd(&fd);
 }
 
-int open_regular_as_user(const char *path, uid_t uid, gid_t gid, int *ret_fd) {
+/* In the child, as the user: a regular file opened for reading, or a directory reached
+ * without any symbolic link in its path (O_PATH: nothing of it is read). */
+static int open_in_child(const char *path, bool directory) {
+        struct stat st;
+        int fd;
+
+        if (directory) {
+                struct open_how how = {
+                        .flags = O_PATH | O_DIRECTORY | O_CLOEXEC,
+                        .resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+                };
+                fd = (int) syscall(SYS_openat2, AT_FDCWD, path, &how, sizeof(how));
+        } else
+                fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return -errno;
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if (directory ? !S_ISDIR(st.st_mode) : !S_ISREG(st.st_mode))
+                return -EINVAL;
+        return fd;
+}
+
+static int open_as_user(const char *path, uid_t uid, gid_t gid, bool directory, int *ret_fd) {
         struct passwd *pw = getpwuid(uid);
         gid_t groups[256]; /* a user in more groups gets none of them here: stricter */
         int n_groups = (int) G_N_ELEMENTS(groups), pair[2], status, r;
@@ -264,20 +289,15 @@ int open_regular_as_user(const char *path, uid_t uid, gid_t gid, int *ret_fd) {
                 return r;
         }
         if (pid == 0) {
-                struct stat st;
                 int fd;
 
                 close(pair[0]);
                 if (setgroups((size_t) n_groups, groups) < 0 || setresgid(gid, gid, gid) < 0 ||
                     setresuid(uid, uid, uid) < 0)
                         _exit(EPERM);
-                fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+                fd = open_in_child(path, directory);
                 if (fd < 0)
-                        _exit(errno);
-                if (fstat(fd, &st) < 0)
-                        _exit(errno);
-                if (!S_ISREG(st.st_mode))
-                        _exit(EINVAL);
+                        _exit(-fd);
                 cmsg = CMSG_FIRSTHDR(&msg);
                 cmsg->cmsg_level = SOL_SOCKET;
                 cmsg->cmsg_type = SCM_RIGHTS;
@@ -307,6 +327,14 @@ int open_regular_as_user(const char *path, uid_t uid, gid_t gid, int *ret_fd) {
                 return -EIO;
         memcpy(ret_fd, CMSG_DATA(cmsg), sizeof(int));
         return 0;
+}
+
+int open_regular_as_user(const char *path, uid_t uid, gid_t gid, int *ret_fd) {
+        return open_as_user(path, uid, gid, false, ret_fd);
+}
+
+int open_directory_as_user(const char *path, uid_t uid, gid_t gid, int *ret_fd) {
+        return open_as_user(path, uid, gid, true, ret_fd);
 }
 
 int copy_fd_to_new_file_at(int fd, int dirfd, const char *name, mode_t mode, uid_t uid, gid_t gid) {

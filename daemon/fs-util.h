@@ -43,6 +43,9 @@ int connect_unix_nofollow(const char *path);
  * drops to them: the file is one that user could read, whatever root could. Only a
  * regular file is returned (else -EINVAL); errors are the user's (-EACCES, -ENOENT). */
 int open_regular_as_user(const char *path, uid_t uid, gid_t gid, int *ret_fd);
+/* The same for a directory, as an O_PATH descriptor, reached without following any
+ * symbolic link (-ELOOP when a component is one); -EINVAL when it is no directory. */
+int open_directory_as_user(const char *path, uid_t uid, gid_t gid, int *ret_fd);
 
 /* Copies the open file fd into a new file dirfd/name (mode, owner uid:gid). */
 int copy_fd_to_new_file_at(int fd, int dirfd, const char *name, mode_t mode, uid_t uid, gid_t gid);

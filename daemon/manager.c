@@ -14,6 +14,7 @@
 #include "vm.h"
 #include "workspace.h"
 
+#include <errno.h>
 #include <pwd.h>
 #include <signal.h>
 #include <string.h>
@@ -64,6 +65,7 @@ Manager *manager_free(Manager *m) {
         g_clear_pointer(&m->jobs, g_hash_table_unref);
         g_clear_pointer(&m->log_followers, g_hash_table_unref);
         g_clear_pointer(&m->vms, g_hash_table_unref);
+        virtiofsd_done(&m->virtiofsd);
 
         if (m->bus) {
                 sd_bus_flush(m->bus);
@@ -131,6 +133,23 @@ bool manager_any_vm_active(Manager *m) {
                         return true;
         }
         return false;
+}
+
+int manager_get_virtiofsd(Manager *m, const Virtiofsd **ret, sd_bus_error *error) {
+        int r = virtiofsd_probe(&m->virtiofsd, m->config->virtiofsd_path);
+
+        if (r == -ENOENT)
+                return sd_bus_error_setf(error, MVM_ERROR_HYPERVISOR_NOT_FOUND,
+                                         "virtiofsd not found (%s; auto looks for " VIRTIOFSD_RUST_PATH " and "
+                                         VIRTIOFSD_QEMU_PATH ").", m->config->virtiofsd_path);
+        if (r < 0)
+                return sd_bus_error_setf(error, MVM_ERROR_HYPERVISOR_NOT_FOUND,
+                                         "Cannot tell which virtiofsd [Hypervisor] Virtiofsd=%s is: %s.",
+                                         m->config->virtiofsd_path,
+                                         r == -EPROTO ? "its --version is neither QEMU's nor the Rust one's"
+                                                      : strerror(-r));
+        *ret = &m->virtiofsd;
+        return 0;
 }
 
 char *manager_user_name(uid_t uid) {

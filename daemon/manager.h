@@ -8,6 +8,7 @@
 
 #include "mvm-config.h"
 #include "mvm-net.h"
+#include "virtiofsd.h"
 
 typedef struct Vm Vm;
 
@@ -29,6 +30,8 @@ typedef struct Manager {
         GHashTable *log_followers;   /* uid → GetLogs(follow) running for it */
 
         int definitions_dir_fd;      /* /var/lib/microvm/vms */
+
+        Virtiofsd virtiofsd;         /* what serves the shares, probed when first needed */
 
         MvmSubnet subnet;            /* [Network] Subnet, parsed */
         bool network_up;             /* bridge, forwarding and nftables tables in place */
@@ -56,6 +59,10 @@ void manager_remove_vm(Manager *m, Vm *vm);
 
 /* Whether any VM is not stopped (its hypervisor unit exists). */
 bool manager_any_vm_active(Manager *m);
+
+/* The virtiofsd of [Hypervisor] Virtiofsd=, probed (again when the binary changed);
+ * org.microvm.Error.HypervisorNotFound when there is none or it is of no known kind. */
+int manager_get_virtiofsd(Manager *m, const Virtiofsd **ret, sd_bus_error *error);
 
 /* Resolves a uid to a user name for messages and polkit details (the number if the
  * user has no entry). */

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "config.h"
+#include "credentials.h"
 #include "fs-util.h"
 #include "hypervisor.h"
 #include "user-limits.h"
@@ -51,9 +52,9 @@
 #define GUEST_OUTPUT_RATE_LIMIT_BURST 1000u
 
 /* The SSH host keys reach the guest inside the workspace share (WORKSPACE/ssh-host-keys).
- * A share of its own, or of a credentials directory the owner names, would point the
- * root virtiofsd at a path its owner can swap for a symlink; see README ("Shares"). */
-static const char *const share_tags[] = { "workspace", "software" };
+ * A credentials directory (a path its owner controls) is shared only by the Rust
+ * virtiofsd, which runs as the owner; see README ("Shares"). */
+static const char *const share_tags[] = { "workspace", "software", "credentials" };
 
 typedef struct ShareSet {
         VmShare items[MVM_ELEMENTSOF(share_tags)];
@@ -83,7 +84,7 @@ void vm_emit_changed(Vm *vm) {
         if (!m->bus)
                 return;
         (void) sd_bus_emit_properties_changed(m->bus, vm->object_path, MVM_VM_INTERFACE, "State", "MainPID",
-                                              "StartedAt", "Hypervisor", "FailureReason", "Autostart", NULL);
+                                              "StartedAt", "Hypervisor", "FailureReason", "Autostart", "ShareServer", NULL);
 }
 
 static void vm_set_state(Vm *vm, VmState state) {
@@ -175,6 +176,14 @@ static void build_shares(Manager *m, Vm *vm, const char *runtime_dir, ShareSet *
                 .read_only = true,
                 .socket = g_strdup_printf("%s/fs-software.sock", runtime_dir),
         };
+        /* Checked as the owner at the start; its virtiofsd runs as the owner. */
+        if (vm->def->credentials_directory)
+                s->items[s->n++] = (VmShare) {
+                        .tag = "credentials",
+                        .source = g_strdup(vm->def->credentials_directory),
+                        .read_only = false,
+                        .socket = g_strdup_printf("%s/fs-credentials.sock", runtime_dir),
+                };
 }
 
 static bool vm_has_network(const Vm *vm) {
@@ -271,6 +280,19 @@ static char *guest_owner_cmdline(Vm *vm) {
         return g_strdup_printf("microvm.user=%s:%u:%u", pw->pw_name, (unsigned) pw->pw_uid, (unsigned) pw->pw_gid);
 }
 
+/* For a VM found running after a restart of microvmd: what serves its shares now (the
+ * binary was not replaced in between, or its units would say otherwise). */
+static void vm_describe_share_server(Vm *vm) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        g_autofree char *owner = manager_user_name(vm->def->owner);
+        const Virtiofsd *virtiofsd;
+
+        if (manager_get_virtiofsd(vm->manager, &virtiofsd, &error) < 0)
+                return;
+        g_free(vm->share_server);
+        vm->share_server = virtiofsd_describe(virtiofsd, owner);
+}
+
 /* After a VM's unit is gone: its tap, and the network if nothing else runs. */
 static void vm_network_down(Vm *vm) {
         Manager *m = vm->manager;
@@ -281,6 +303,7 @@ static void vm_network_down(Vm *vm) {
                 network_tap_remove(m, vm->tap);
         }
         g_clear_pointer(&vm->tap, g_free);
+        g_clear_pointer(&vm->share_server, g_free);
         if (m->network_up && !manager_any_vm_active(m))
                 network_release(m);
 }
@@ -399,6 +422,8 @@ typedef struct ShareUnitData {
         const VmShare *share;
         const char *hypervisor_unit;
         uid_t vmm_uid;          /* the VM's hypervisor: the only one that may connect */
+        const Virtiofsd *virtiofsd;
+        const char *owner_name; /* runs the Rust virtiofsd */
 } ShareUnitData;
 
 static int unit_property_u32(sd_bus_message *msg, const char *name, uint32_t value) {
@@ -518,46 +543,64 @@ static int build_share_socket_unit(sd_bus_message *msg, void *data) {
         return 0;
 }
 
+/* QEMU's C virtiofsd runs as root with the capabilities it uses; the share is made
+ * read-only on the host by its unit, and home directories are out of its sight. */
+static int append_root_virtiofsd_properties(sd_bus_message *msg, const VmShare *share) {
+        char *paths[] = { share->source, NULL };
+        int r;
+
+        if ((r = unit_property_string(msg, "ProtectHome", "yes")) < 0 ||
+            (r = unit_property_strv(msg, share->read_only ? "ReadOnlyPaths" : "ReadWritePaths", paths)) < 0 ||
+            /* File ownership and permissions on the guest's behalf, its namespace sandbox
+             * (SYS_ADMIN), dropping its own capabilities (SETPCAP) and the file limit;
+             * nothing else of root's. */
+            (r = unit_property_u64(msg, "CapabilityBoundingSet", VIRTIOFSD_CAPABILITIES)) < 0 ||
+            (r = unit_property_string(msg, "ProtectProc", "invisible")) < 0)
+                return r;
+        return 0;
+}
+
+/* The Rust virtiofsd runs as the VM's owner, with the owner's groups and no capabilities
+ * (it gets those of a user namespace of its own for its sandbox): the guest can do in a
+ * share at most what the owner could on the host. A read-only share is refused writes by
+ * virtiofsd and, outside home directories, also by the unit. */
+static int append_owner_virtiofsd_properties(sd_bus_message *msg, const VmShare *share, const char *owner) {
+        char *paths[] = { share->source, NULL };
+        int r;
+
+        if ((r = unit_property_string(msg, "User", owner)) < 0 ||
+            (r = unit_property_u64(msg, "CapabilityBoundingSet", 0)) < 0 ||
+            (r = unit_property_bool(msg, "NoNewPrivileges", true)) < 0 ||
+            (r = unit_property_bool(msg, "RestrictSUIDSGID", true)) < 0 ||
+            (share->read_only && (r = unit_property_strv(msg, "ReadOnlyPaths", paths)) < 0))
+                return r;
+        return 0;
+}
+
 static int build_share_service_unit(sd_bus_message *msg, void *data) {
         ShareUnitData *d = data;
-        const MvmConfig *c = d->vm->manager->config;
         g_autofree char *description = g_strdup_printf("microVM %s: virtiofsd for share %s", d->vm->def->name,
                                                        d->share->tag);
-        g_autofree char *source = g_strdup_printf("source=%s", d->share->source);
-        /* virtiofsd pivots into the share in namespaces of its own (sandbox=namespace) and
-         * gets the listening socket from PID 1 (socket activation), so the hypervisor
-         * connects to a socket that exists before either of them runs. Without CAP_MKNOD
-         * and CAP_SETFCAP no guest creates device nodes or file capabilities on the host
-         * (and virtiofsd does not fail asking for them where the bounding set lacks them). */
-        char *argv[] = {
-                c->virtiofsd_path, (char *) "--fd=3", (char *) "-o", source, (char *) "-o",
-                (char *) "sandbox=namespace", (char *) "-o", (char *) "cache=auto", (char *) "-o",
-                (char *) "modcaps=-mknod:-setfcap", NULL,
-        };
-        char *paths[] = { d->share->source, NULL };
+        /* It pivots into the share in namespaces of its own and gets the listening socket
+         * from PID 1 (socket activation). */
+        g_auto(GStrv) argv = virtiofsd_argv(d->virtiofsd, d->share->source, d->share->read_only);
         char *native[] = { (char *) "native", NULL };
         int r;
 
         if ((r = unit_property_string(msg, "Description", description)) < 0 ||
             (r = unit_property_exec(msg, "ExecStart", argv)) < 0 ||
-            /* It runs as root (the C virtiofsd needs it) and sees no home directories. */
-            (r = unit_property_string(msg, "ProtectHome", "yes")) < 0 ||
+            (r = (virtiofsd_runs_as_owner(d->virtiofsd)
+                          ? append_owner_virtiofsd_properties(msg, d->share, d->owner_name)
+                          : append_root_virtiofsd_properties(msg, d->share))) < 0 ||
             (r = unit_property_bool(msg, "PrivateNetwork", true)) < 0 ||
             (r = unit_property_bool(msg, "PrivateDevices", true)) < 0 ||
-            /* Read-only shares are read-only here, on the host, not only by the guest's mount. */
-            (r = unit_property_strv(msg, d->share->read_only ? "ReadOnlyPaths" : "ReadWritePaths", paths)) < 0 ||
             /* It ends by itself when the hypervisor goes; a stop must not linger. */
             (r = unit_property_u64(msg, "TimeoutStopUSec", 5 * G_USEC_PER_SEC)) < 0 ||
-            /* What the C virtiofsd uses: file ownership and permissions on the guest's
-             * behalf, its namespace sandbox (SYS_ADMIN), dropping its own capabilities
-             * (SETPCAP) and the file limit; nothing else of root's. */
-            (r = unit_property_u64(msg, "CapabilityBoundingSet", VIRTIOFSD_CAPABILITIES)) < 0 ||
             (r = unit_property_families(msg, true, "AF_UNIX")) < 0 ||
             (r = unit_property_strv(msg, "SystemCallArchitectures", native)) < 0 ||
             (r = unit_property_bool(msg, "MemoryDenyWriteExecute", true)) < 0 ||
             (r = unit_property_bool(msg, "ProtectClock", true)) < 0 ||
             (r = unit_property_bool(msg, "ProtectHostname", true)) < 0 ||
-            (r = unit_property_string(msg, "ProtectProc", "invisible")) < 0 ||
             (r = unit_property_bool(msg, "PrivateIPC", true)) < 0 ||
             (r = unit_property_u64(msg, "MemoryMax", VIRTIOFSD_MEMORY_MAX)) < 0 ||
             (r = unit_property_u64(msg, "TasksMax", VIRTIOFSD_TASKS_MAX)) < 0 ||
@@ -724,7 +767,9 @@ int vm_start(Vm *vm, sd_bus_message *call, bool wait, sd_bus_error *error) {
          * directory exists (no existence oracle for root's view of the file system). */
         const char *kernel = c->kernel;
         const char *initramfs = c->initramfs;
-        g_autofree char *own_kernel = NULL, *own_initramfs = NULL;
+        g_autofree char *own_kernel = NULL, *own_initramfs = NULL, *owner_name = NULL;
+        const Virtiofsd *virtiofsd;
+        struct passwd *owner;
         uid_t vmm_uid;
         int r;
 
@@ -753,9 +798,21 @@ int vm_start(Vm *vm, sd_bus_message *call, bool wait, sd_bus_error *error) {
         if (access(SETPRIV, X_OK) < 0)
                 return sd_bus_error_setf(error, MVM_ERROR_HYPERVISOR_NOT_FOUND,
                                          SETPRIV " (util-linux) not found: it starts the hypervisor as the VM's uid.");
-        if (access(c->virtiofsd_path, X_OK) < 0)
-                return sd_bus_error_setf(error, MVM_ERROR_HYPERVISOR_NOT_FOUND, "virtiofsd not found at %s.",
-                                         c->virtiofsd_path);
+        r = manager_get_virtiofsd(m, &virtiofsd, error);
+        if (r < 0)
+                return r;
+        owner = getpwuid(def->owner);
+        if (!owner)
+                return sd_bus_error_setf(error, MVM_ERROR_FAILED, "The owner of VM '%s' (uid %u) has no user "
+                                         "database entry.", def->name, (unsigned) def->owner);
+        owner_name = g_strdup(owner->pw_name);
+        /* Again at every start: the owner may have replaced it since. */
+        if (def->credentials_directory) {
+                r = credentials_directory_check(virtiofsd, def->credentials_directory, def->owner, owner->pw_gid,
+                                                error);
+                if (r < 0)
+                        return r;
+        }
         if (backend->needs_kvm && !kvm_available(c))
                 return sd_bus_error_setf(error, MVM_ERROR_NO_KVM, "%s needs KVM, %s; use the qemu hypervisor.",
                                          backend->name,
@@ -805,10 +862,12 @@ int vm_start(Vm *vm, sd_bus_message *call, bool wait, sd_bus_error *error) {
 
         net_cmdline = guest_network_cmdline(vm);
         owner_param = guest_owner_cmdline(vm);
-        cmdline = g_strdup_printf("%s microvm.name=%s microvm.workspace=%s microvm.software=%s%s%s %s%s",
+        cmdline = g_strdup_printf("%s microvm.name=%s microvm.workspace=%s microvm.software=%s%s%s %s%s%s%s",
                                   def->kernel_cmdline ?: c->kernel_cmdline, def->name, def->workspace,
                                   share_source(&shares, "software"), owner_param ? " " : "", owner_param ?: "", net_cmdline,
-                                  volume ? " microvm.volume=" VOLUME_MOUNT_POINT : "");
+                                  volume ? " microvm.volume=" VOLUME_MOUNT_POINT : "",
+                                  def->credentials_directory ? " microvm.credentials=" : "",
+                                  def->credentials_directory ?: "");
         VmLaunch launch = {
                 .name = def->name,
                 .binary = backend_binary(m, backend),
@@ -831,7 +890,10 @@ int vm_start(Vm *vm, sd_bus_message *call, bool wait, sd_bus_error *error) {
                             backend->name);
 
         for (size_t i = 0; i < shares.n; i++) {
-                ShareUnitData d = { .vm = vm, .share = &shares.items[i], .hypervisor_unit = unit, .vmm_uid = vmm_uid };
+                ShareUnitData d = {
+                        .vm = vm, .share = &shares.items[i], .hypervisor_unit = unit, .vmm_uid = vmm_uid,
+                        .virtiofsd = virtiofsd, .owner_name = owner_name,
+                };
 
                 r = start_share_units(m, &d, error);
                 if (r < 0)
@@ -848,6 +910,8 @@ int vm_start(Vm *vm, sd_bus_message *call, bool wait, sd_bus_error *error) {
 
         log_info("Starting VM %s with %s (%s on %s).", def->name, backend->name, def->ip_address, tap);
         vm->backend = backend;
+        g_free(vm->share_server);
+        vm->share_server = virtiofsd_describe(virtiofsd, owner_name);
         g_free(vm->tap);
         vm->tap = g_steal_pointer(&tap);
         vm->start_job_pending = true;
@@ -1107,6 +1171,7 @@ void vm_runtime_reconcile(Manager *m) {
                                 vm->backend = hypervisor_from_name(*e + strlen(HYPERVISOR_ENV));
                 vm->main_pid = st.main_pid;
                 vm->started_at = st.active_enter_usec;
+                vm_describe_share_server(vm);
                 if (vm->def->ip_address) {
                         uint32_t a;
                         if (mvm_ipv4_parse(vm->def->ip_address, &a) >= 0)

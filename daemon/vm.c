@@ -41,6 +41,7 @@ void vm_free(Vm *vm) {
         g_free(vm->failure_reason);
         g_free(vm->unit_result);
         g_free(vm->tap);
+        g_free(vm->share_server);
         mvm_vmdef_free(vm->def);
         g_free(vm->object_path);
         g_free(vm);

@@ -30,6 +30,7 @@ typedef struct Vm {
          * read back from the VM's unit. */
         const HypervisorBackend *backend;  /* while not stopped */
         char *tap;                         /* while not stopped */
+        char *share_server;                /* what serves its shares, while not stopped */
         uint32_t main_pid;
         uint64_t started_at;               /* CLOCK_REALTIME usec */
         char *failure_reason;              /* why it is failed */

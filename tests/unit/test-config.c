@@ -235,7 +235,8 @@ static void test_guest_hypervisor_network(Fixture *f, gconstpointer data) {
         /* The documented defaults. */
         g_assert_cmpstr(d->kernel_cmdline, ==, "console=ttyS0 panic=-1");
         g_assert_cmpstr(d->default_hypervisor, ==, "auto");
-        g_assert_cmpstr(d->virtiofsd_path, ==, "/usr/lib/qemu/virtiofsd");
+        g_assert_cmpstr(d->virtiofsd_path, ==, "auto");
+        g_assert_cmpstr(d->default_credentials_directory, ==, "");
         g_assert_cmpstr(d->software_share, ==, "auto");
         g_assert_cmpuint(d->stop_timeout_sec, ==, 150);
         g_assert_cmpstr(d->kvm, ==, "auto");
@@ -325,6 +326,38 @@ static void test_egress_keys(Fixture *f, gconstpointer data) {
         g_assert_no_error(error);
         g_assert_cmpuint(g_strv_length(c->allowed_networks), ==, 0);
         g_assert_cmpuint(g_strv_length(c->allowed_host_ports), ==, 0);
+}
+
+/* Empty, an absolute path or ~/PATH; anything a credentials directory could not be is
+ * refused with the reason. */
+static void test_default_credentials_directory(Fixture *f, gconstpointer data) {
+        static const char *const good[][2] = {
+                { "", "" },
+                { "~/.local/share/microvm/credentials", "~/.local/share/microvm/credentials" },
+                { " /srv/agents/alice ", "/srv/agents/alice" },
+        };
+        static const char *const bad[] = {
+                "~", "~/", "~alice/x", "relative/dir", "/usr/share/x", "/home/a b", "~/../x", "/", "/etc",
+                "/home/alice/", "~//x",
+        };
+
+        for (size_t i = 0; i < G_N_ELEMENTS(good); i++) {
+                g_autoptr(GError) error = NULL;
+                g_autofree char *text = g_strdup_printf("[Manager]\nDefaultCredentialsDirectory=%s\n", good[i][0]);
+                g_autoptr(MvmConfig) c = load_text(f, text, &error);
+
+                g_assert_no_error(error);
+                g_assert_cmpstr(c->default_credentials_directory, ==, good[i][1]);
+        }
+        for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
+                g_autoptr(GError) error = NULL;
+                g_autofree char *text = g_strdup_printf("[Manager]\nDefaultCredentialsDirectory=%s\n", bad[i]);
+                g_autoptr(MvmConfig) c = load_text(f, text, &error);
+
+                g_assert_null(c);
+                g_assert_error(error, MVM_CONFIG_ERROR, 0);
+                g_assert_nonnull(strstr(error->message, "DefaultCredentialsDirectory"));
+        }
 }
 
 /* Each key alone changes only its own field. */
@@ -554,6 +587,7 @@ int main(int argc, char *argv[]) {
         ADD("/config/guest-hypervisor-network", test_guest_hypervisor_network);
         ADD("/config/guest-hypervisor-network-refused", test_guest_hypervisor_network_refused);
         ADD("/config/egress-keys", test_egress_keys);
+        ADD("/config/default-credentials-directory", test_default_credentials_directory);
         ADD("/config/unknown-key", test_unknown_key);
         ADD("/config/bad-numbers", test_bad_numbers);
         ADD("/config/defaults-above-max", test_defaults_above_max);

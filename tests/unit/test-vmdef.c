@@ -39,6 +39,7 @@ static void assert_same(const MvmVmDef *a, const MvmVmDef *b) {
         g_assert_cmpstr(a->mac_address, ==, b->mac_address);
         g_assert_cmpuint(a->volume_gib, ==, b->volume_gib);
         g_assert_cmpstr(a->egress, ==, b->egress);
+        g_assert_cmpstr(a->credentials_directory, ==, b->credentials_directory);
 }
 
 static void check_round_trip(const MvmVmDef *d) {
@@ -83,6 +84,12 @@ static void test_optional_members_refused(void) {
                 "\"egress\": \"open\"",
                 "\"egress\": \"\"",
                 "\"egress\": true",
+                /* Mounted at the same path in the guest and passed on its command line. */
+                "\"credentials-directory\": \"relative\"",
+                "\"credentials-directory\": \"/usr/local/creds\"",
+                "\"credentials-directory\": \"/home/a b\"",
+                "\"credentials-directory\": \"/home/a/../../etc\"",
+                "\"credentials-directory\": 1",
         };
 
         for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
@@ -114,10 +121,34 @@ static void test_round_trip(void) {
                   (char *) "/boot/k", (char *) "/boot/i", (char *) "console=ttyS0 quiet", (char *) "192.168.83.7",
                   (char *) "02:00:de:ad:be:ef", 8, (char *) "none" },
                 { "strict", 1000, 1, 512, "/w/strict", 6, .egress = (char *) "internet" },
+                { "creds", 1000, 1, 512, "/w/creds", 7,
+                  .credentials_directory = (char *) "/home/alice/.local/share/microvm/credentials" },
         };
 
         for (size_t i = 0; i < G_N_ELEMENTS(defs); i++)
                 check_round_trip(&defs[i]);
+}
+
+static void test_credentials_directory_reason(void) {
+        static const char *const good[] = {
+                "/home/alice/.local/share/microvm/credentials", "/srv/agents/a.b_c+d-e@f", "/var/lib/agents",
+                "/home/root", "/usrx",
+        };
+        static const char *const bad[] = {
+                NULL, "", "/", "x", "/home/alice/", "/home//alice", "/home/./alice", "/home/../etc", "/home/alice/.",
+                "/home/alice/..", "/home/a b", "/home/a\"b", "/home/a\nb", "/home/\xc3\xa9", "/usr", "/usr/x", "/nix/store",
+                "/etc/x", "/proc/1", "/run/user/1000", "/tmp/x", "/var/lib/microvm/workspaces/x", "/root/x",
+        };
+        g_autofree char *long_path = g_strnfill(256, 'a');
+
+        for (size_t i = 0; i < G_N_ELEMENTS(good); i++)
+                g_assert_null(mvm_credentials_directory_invalid_reason(good[i]));
+        for (size_t i = 0; i < G_N_ELEMENTS(bad); i++)
+                g_assert_nonnull(mvm_credentials_directory_invalid_reason(bad[i]));
+        long_path[0] = '/';
+        g_assert_nonnull(mvm_credentials_directory_invalid_reason(long_path));
+        long_path[255] = '\0';
+        g_assert_null(mvm_credentials_directory_invalid_reason(long_path));
 }
 
 static void test_valid_text(void) {
@@ -433,6 +464,7 @@ int main(int argc, char *argv[]) {
         g_test_add_func("/vmdef/owner-range", test_owner_range);
         g_test_add_func("/vmdef/number-ranges", test_number_ranges);
         g_test_add_func("/vmdef/huge-numbers", test_huge_numbers);
+        g_test_add_func("/vmdef/credentials-directory-reason", test_credentials_directory_reason);
         g_test_add_func("/vmdef/embedded-nul", test_embedded_nul);
         g_test_add_func("/vmdef/length-honoured", test_length_honoured);
         g_test_add_func("/vmdef/not-json", test_not_json);
