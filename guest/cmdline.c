@@ -23,6 +23,7 @@ void guest_config_init(GuestConfig *c) {
 void guest_config_done(GuestConfig *c) {
         free(c->name);
         free(c->workspace);
+        free(c->credentials);
         free(c->software);
         free(c->volume);
         free(c->user_name);
@@ -190,6 +191,19 @@ const char *guest_volume_invalid_reason(const char *path, const char *workspace,
                 return "the volume cannot be mounted above the software share";
         if (workspace && guest_path_is_below(path, workspace))
                 return "the volume cannot be mounted in the workspace";
+        return NULL;
+}
+
+const char *guest_credentials_invalid_reason(const char *path, const char *workspace, const char *software,
+                                             const char *volume) {
+        const char *reason = guest_workspace_invalid_reason(path, software);
+
+        if (reason)
+                return reason;
+        if (workspace && (guest_path_is_below(path, workspace) || guest_path_is_below(workspace, path)))
+                return "the credentials directory cannot be mounted on, in or above the workspace";
+        if (volume && guest_path_is_below(volume, path))
+                return "the credentials directory cannot be mounted on or above the volume";
         return NULL;
 }
 
@@ -464,6 +478,10 @@ static bool set_volume(GuestConfig *c, const char *value) {
         return set_path(&c->volume, "microvm.volume", value);
 }
 
+static bool set_credentials(GuestConfig *c, const char *value) {
+        return set_path(&c->credentials, "microvm.credentials", value);
+}
+
 static const Parameter parameters[] = {
         { "microvm.name", set_name },
         { "microvm.workspace", set_workspace },
@@ -474,6 +492,7 @@ static const Parameter parameters[] = {
         { "microvm.mac", set_mac },
         { "microvm.dns", set_dns },
         { "microvm.volume", set_volume },
+        { "microvm.credentials", set_credentials },
 };
 
 static unsigned parse_word(GuestConfig *c, const char *word) {
@@ -530,6 +549,14 @@ static unsigned finish(GuestConfig *c) {
                 guest_log_error("ignoring microvm.volume=%s: %s", c->volume, reason);
                 free(c->volume);
                 c->volume = NULL;
+                problems++;
+        }
+
+        if (c->credentials &&
+            (reason = guest_credentials_invalid_reason(c->credentials, c->workspace, c->software, c->volume))) {
+                guest_log_error("ignoring microvm.credentials=%s: %s", c->credentials, reason);
+                free(c->credentials);
+                c->credentials = NULL;
                 problems++;
         }
 

@@ -12,6 +12,8 @@
  *   microvm.mac=MAC                   the interface to configure
  *   microvm.dns=ADDRESS[,ADDRESS...]  the DNS servers (IPv4 or IPv6), at most 3 used
  *   microvm.volume=PATH               where the persistent volume (/dev/vda) goes
+ *   microvm.credentials=PATH          the owner's credentials directory (share "credentials"):
+ *                                     mounted at the same path, the user's $HOME
  *
  * A malformed value is reported and left out, never fatal; the last occurrence of a
  * parameter wins, as for the kernel's own. */
@@ -31,6 +33,7 @@ typedef struct GuestConfig {
         char *workspace;        /* NULL when absent or refused */
         char *software;         /* never NULL after parsing */
         char *volume;           /* the persistent volume's mount point; NULL when absent or refused */
+        char *credentials;      /* the credentials directory; NULL when absent or refused */
 
         bool has_user;
         char *user_name;
@@ -70,6 +73,11 @@ const char *guest_user_name_invalid_reason(const char *name);
  * lie above the workspace (which is then mounted on it), not above the software share
  * (mounted before it: mkfs.ext4 comes from there). workspace may be NULL. */
 const char *guest_volume_invalid_reason(const char *path, const char *workspace, const char *software);
+/* The credentials directory goes where a workspace could, mounted last: not on, in or
+ * above the workspace, nor on or above the volume (it may lie in the volume). workspace
+ * and volume may be NULL. */
+const char *guest_credentials_invalid_reason(const char *path, const char *workspace, const char *software,
+                                             const char *volume);
 
 /* Parsers of single values: 0 or -EINVAL. */
 int guest_parse_user(const char *value, char **ret_name, uid_t *ret_uid, gid_t *ret_gid);

@@ -57,12 +57,14 @@ char *guest_etc_passwd(const GuestConfig *c, const char *shell) {
 
         if (!text_open(&t))
                 return NULL;
-        /* The owner's home is the workspace: that is where ssh puts them. */
-        fprintf(t.f, "root:x:0:0:root:%s:%s\n", owner_is_root(c) && c->workspace ? c->workspace : "/root",
-                shell);
+        /* The owner's home is the credentials directory (the agent's logins and settings
+         * live there), else the workspace: that is where ssh puts them. */
+        const char *home = c->credentials ?: c->workspace;
+
+        fprintf(t.f, "root:x:0:0:root:%s:%s\n", owner_is_root(c) && home ? home : "/root", shell);
         if (c->has_user && !owner_is_root(c))
-                fprintf(t.f, "%s:x:%u:%u::%s:%s\n", c->user_name, (unsigned) c->uid, (unsigned) c->gid,
-                        c->workspace ?: "/", shell);
+                fprintf(t.f, "%s:x:%u:%u::%s:%s\n", c->user_name, (unsigned) c->uid, (unsigned) c->gid, home ?: "/",
+                        shell);
         fprintf(t.f, "sshd:x:%u:%u:sshd privilege separation:/run/sshd:%s\n", (unsigned) guest_sshd_uid(c),
                 GUEST_NOGROUP_GID, GUEST_NOLOGIN);
         fprintf(t.f, "nobody:x:65534:%u:nobody:/nonexistent:%s\n", GUEST_NOGROUP_GID, GUEST_NOLOGIN);

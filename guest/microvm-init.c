@@ -299,6 +299,7 @@ typedef struct Init {
         bool workspace_mounted;
         bool software_mounted;
         bool volume_mounted;
+        bool credentials_mounted;
         char *shell;
         char *shell_login_name; /* "-bash": a login shell */
         Service services[2];
@@ -372,7 +373,10 @@ static void sync_and_unmount(Init *init) {
         if (pid == 0) {
                 reset_signals_in_child();
                 sync();
-                /* The workspace may lie on the volume, which lies beside the software share. */
+                /* The credentials and the workspace may lie on the volume, which lies beside
+                 * the software share. */
+                if (init->credentials_mounted)
+                        unmount_share(init->config.credentials);
                 if (init->workspace_mounted)
                         unmount_share(init->config.workspace);
                 if (init->volume_mounted)
@@ -564,7 +568,8 @@ static void read_cmdline(Init *init) {
 }
 
 /* The software share first (mkfs.ext4 comes from it), then the volume, then the
- * workspace, which may lie on the volume (a volume on /var, a workspace in /var/lib). */
+ * workspace and the credentials directory, which may lie on the volume (a volume on /var,
+ * a workspace in /var/lib). */
 static void mount_shares(Init *init) {
         GuestConfig *c = &init->config;
 
@@ -576,6 +581,16 @@ static void mount_shares(Init *init) {
         if (c->workspace && mount_share("workspace", c->workspace, MS_NOSUID | MS_NODEV) == 0) {
                 init->workspace_mounted = true;
                 guest_log("workspace mounted on %s", c->workspace);
+        }
+        if (!c->credentials)
+                return;
+        if (mount_share("credentials", c->credentials, MS_NOSUID | MS_NODEV) == 0) {
+                init->credentials_mounted = true;
+                guest_log("credentials directory mounted on %s", c->credentials);
+        } else {
+                /* Not the home then: the owner's $HOME falls back to the workspace. */
+                free(c->credentials);
+                c->credentials = NULL;
         }
 }
 

@@ -186,6 +186,36 @@ static void test_refused_values_are_left_out(void) {
         guest_config_done(&c);
 }
 
+static void test_credentials(void) {
+        static const char *const refused[] = {
+                "relative", "/home/a/", "/home//a", "/home/../etc", "/usr/x", "/etc", "/proc/x", "/",
+                /* on, in or above the workspace (/w/vm), on or above the volume (/var) */
+                "/w/vm", "/w/vm/x", "/w", "/var", "/",
+        };
+        GuestConfig c;
+
+        g_assert_cmpuint(parse(BASE "microvm.volume=/var microvm.credentials=/home/alice/creds", &c), ==, 0);
+        g_assert_cmpstr(c.credentials, ==, "/home/alice/creds");
+        guest_config_done(&c);
+        /* In the volume: mounted after it. */
+        g_assert_cmpuint(parse(BASE "microvm.volume=/var microvm.credentials=/var/lib/creds", &c), ==, 0);
+        g_assert_cmpstr(c.credentials, ==, "/var/lib/creds");
+        guest_config_done(&c);
+        g_assert_cmpuint(parse(BASE, &c), ==, 0);
+        g_assert_null(c.credentials);
+        guest_config_done(&c);
+
+        for (size_t i = 0; i < G_N_ELEMENTS(refused); i++) {
+                g_autofree char *line = g_strconcat(BASE "microvm.volume=/var microvm.credentials=", refused[i], NULL);
+
+                g_assert_cmpuint(parse(line, &c), ==, 1);
+                g_assert_null(c.credentials);
+                g_assert_cmpstr(c.workspace, ==, "/w/vm");
+                g_assert_cmpstr(c.volume, ==, "/var");
+                guest_config_done(&c);
+        }
+}
+
 static void test_volume(void) {
         static const char *const accepted[] = {
                 "/var", "/var/lib/data", "/srv", "/data", "/home", "/root", "/opt/x", "/mnt", "/tmp",
@@ -358,6 +388,7 @@ int main(int argc, char *argv[]) {
         g_test_add_func("/guest-cmdline/malformed", test_malformed);
         g_test_add_func("/guest-cmdline/refused-values-are-left-out", test_refused_values_are_left_out);
         g_test_add_func("/guest-cmdline/volume", test_volume);
+        g_test_add_func("/guest-cmdline/credentials", test_credentials);
         g_test_add_func("/guest-cmdline/last-wins", test_last_wins);
         g_test_add_func("/guest-cmdline/other-values", test_other_values);
         g_test_add_func("/guest-cmdline/quoting", test_quoting);

@@ -193,6 +193,26 @@ static void test_root_owner(void) {
         guest_config_done(&c);
 }
 
+/* With a credentials directory, that is the owner's home; the keys stay in the workspace. */
+static void test_credentials_home(void) {
+        g_autofree char *passwd = NULL, *sshd = NULL, *root_passwd = NULL;
+        GuestConfig c, r;
+
+        parse("microvm.name=a microvm.workspace=/ws/a microvm.user=alice:1000:1000 "
+              "microvm.credentials=/home/alice/creds", &c, 0);
+        passwd = guest_etc_passwd(&c, "/bin/sh");
+        g_assert_nonnull(strstr(passwd, "\nalice:x:1000:1000::/home/alice/creds:/bin/sh\n"));
+        g_assert_true(g_str_has_prefix(passwd, "root:x:0:0:root:/root:/bin/sh\n"));
+        sshd = guest_etc_sshd_config(&c);
+        g_assert_nonnull(strstr(sshd, "AuthorizedKeysFile /ws/a/ssh-host-keys/authorized_keys\n"));
+        guest_config_done(&c);
+
+        parse("microvm.name=r microvm.workspace=/ws/r microvm.user=root:0:0 microvm.credentials=/srv/creds", &r, 0);
+        root_passwd = guest_etc_passwd(&r, "/bin/sh");
+        g_assert_true(g_str_has_prefix(root_passwd, "root:x:0:0:root:/srv/creds:/bin/sh\n"));
+        guest_config_done(&r);
+}
+
 static void test_id_clashes(void) {
         g_autofree char *passwd = NULL, *group = NULL;
         GuestConfig c;
@@ -233,6 +253,7 @@ int main(int argc, char *argv[]) {
         g_test_add_func("/guest-etc/minimal", test_minimal);
         g_test_add_func("/guest-etc/root-owner", test_root_owner);
         g_test_add_func("/guest-etc/id-clashes", test_id_clashes);
+        g_test_add_func("/guest-etc/credentials-home", test_credentials_home);
         g_test_add_func("/guest-etc/pick-shell", test_pick_shell);
         return g_test_run();
 }
