@@ -51,6 +51,11 @@ CONSOLE_IDLE=6          # seconds the console's input stays open for the shell t
 WS_MYVM=$WS/myvm
 RW_TEST=/usr/microvm-rw-test
 
+CREDS=/home/alice/.local/share/microvm/credentials  # the config's default, for alice
+# Which virtiofsd the container has: Debian 13's Rust one (runs as the owner, serves a
+# credentials directory) or QEMU 7.2's C one (Debian 12: runs as root, refuses it).
+VIRTIOFSD_KIND=""
+
 MARK_POWER_BUTTON="microvm-init: power button, shutting down"
 MARK_POWER_OFF="microvm-init: powering off"
 
@@ -166,8 +171,9 @@ t_setup() {
                 as_user "$u" ssh-keygen -q -t ed25519 -N '' -C "$u@test" -f "/home/$u/.ssh/id_ed25519"
         done
         # With a persistent volume (on /var in the guest).
-        out=$(client alice create myvm --volume 1G 2>&1) || fail "alice: create myvm failed: $out"
-        out=$(client carol create carolvm 2>&1) || fail "carol: create carolvm failed: $out"
+        out=$(client alice create myvm --volume 1G --no-credentials 2>&1) || fail "alice: create myvm failed: $out"
+        out=$(client carol create carolvm --no-credentials 2>&1) || fail "carol: create carolvm failed: $out"
+        expect_eq "CredentialsDirectory of myvm" "$(vm_prop myvm CredentialsDirectory)" ""
         expect_eq "VCPUs of myvm" "$(vm_prop myvm VCPUs)" 1
         expect_eq "MemoryMiB of myvm" "$(vm_prop myvm MemoryMiB)" "$MEMORY_MIB"
         # alice's key went into the workspace (the guest's sshd reads it there).
@@ -188,6 +194,51 @@ t_start_ready() {
         timed_verb 200 alice start myvm
         wait_ready myvm
         run_log "$(run_id myvm)" | grep -F 'microvm-init:' | sed 's/^/  | /'
+}
+
+# What serves the shares, and as whom: the property, and the processes themselves.
+t_share_server() {
+        local unit pid user users=()
+        if [[ $VIRTIOFSD_KIND == rust ]]; then
+                expect_eq "ShareServer of myvm" "$(vm_prop myvm ShareServer)" "virtiofsd (rust), as alice"
+        else
+                expect_eq "ShareServer of myvm" "$(vm_prop myvm ShareServer)" "virtiofsd (C), as root"
+        fi
+        for unit in workspace software; do
+                unit=microvm-myvm-fs_$unit.service
+                pid=$(in_container systemctl show -p MainPID --value "$unit")
+                ((pid > 0)) || fail "$unit has no main process"
+                user=$(in_container ps -o user= -p "$pid")
+                echo "  $unit: PID $pid, user $user"
+                users+=("$user")
+        done
+        if [[ $VIRTIOFSD_KIND == rust ]]; then
+                expect_eq "users of the virtiofsd processes" "${users[*]}" "alice alice"
+        else
+                expect_eq "users of the virtiofsd processes" "${users[*]}" "root root"
+        fi
+        expect_eq "ShareServer of the stopped carolvm" "$(vm_prop carolvm ShareServer)" ""
+}
+
+# With the owner's virtiofsd, root in the guest is only alice in the shares: it cannot
+# give a file to another uid, nor read what alice cannot read on the host. With the C
+# virtiofsd (root), the workspaces are mounted nosuid,nodev on the host instead (README).
+t_guest_root_is_owner() {
+        local out owner
+        if [[ $VIRTIOFSD_KIND != rust ]]; then
+                out=$(in_container findmnt -n -o OPTIONS /var/lib/microvm/workspaces)
+                echo "  host: /var/lib/microvm/workspaces: $out"
+                [[ ,$out, == *,nosuid,* && ,$out, == *,nodev,* ]] || fail "the workspaces are not nosuid,nodev"
+                return 0
+        fi
+        expect_eq "mode of the host's /usr/share/polkit-1/rules.d (the test object)"                 "$(in_container stat -c %a /usr/share/polkit-1/rules.d)" 700
+        out=$(console_run myvm "touch $WS_MYVM/by-root; chown 4242:4242 $WS_MYVM/by-root; echo \"CH\"\"OWN=\$?\"; ls /usr/share/polkit-1/rules.d >/dev/null; echo \"L\"\"S=\$?\"") ||
+                fail "microvm-client console failed"
+        grep -E '^(CHOWN|LS)=' <<<"$out" | sed 's/^/  root in the guest: /'
+        grep -q '^LS=[1-9]' <<<"$out" || fail "root in the guest listed the host's 0700 /usr/share/polkit-1/rules.d"
+        owner=$(in_container stat -c %u:%g "$WS_MYVM/by-root") || fail "$WS_MYVM/by-root is not on the host"
+        echo "  host: $WS_MYVM/by-root belongs to $owner"
+        expect_eq "owner of the guest root's file" "$owner" "$(in_container id -u alice):$(in_container id -g alice)"
 }
 
 t_ssh_id() {
@@ -372,6 +423,74 @@ t_stop_graceful() {
         echo "  stopped in $((SECONDS - start)) s"
 }
 
+# Debian 12 (C virtiofsd): the option is refused in words, and nothing is created.
+t_credentials_refused() {
+        local out rc=0
+        as_user alice mkdir -p -m 0700 /home/alice/creds
+        out=$(client alice create credvm --credentials /home/alice/creds 2>&1) || rc=$?
+        echo "  alice: create credvm --credentials /home/alice/creds -> exit $rc: $out"
+        ((rc != 0)) || fail "the C virtiofsd accepted a credentials directory"
+        [[ $out == *"Rust virtiofsd"* ]] || fail "the refusal does not say what is missing"
+        ! client alice status credvm >/dev/null 2>&1 || fail "the refused create left a VM credvm"
+        ! in_container test -e "$WS/credvm" || fail "the refused create left $WS/credvm"
+}
+
+# Debian 13 (Rust virtiofsd): the config's default is created by the client and becomes
+# the guest user's $HOME; what the agent writes there is alice's on the host, across a
+# restart and in a second VM at the same time; the rest of her home stays out of sight.
+t_credentials() {
+        local out
+        in_container test ! -e "$CREDS" || fail "$CREDS exists before the first use"
+        out=$(client alice create credvm 2>&1) || fail "alice: create credvm (the default directory) failed: $out"
+        expect_eq "CredentialsDirectory of credvm" "$(vm_prop credvm CredentialsDirectory)" "$CREDS"
+        expect_eq "the directory the client created" "$(in_container stat -c '%U %a' "$CREDS")" "alice 700"
+        timed_verb 200 alice start credvm
+        wait_ready credvm
+        out=$(vm_ssh alice credvm 'echo "$HOME"; mkdir -p ~/.claude && echo token-1 >~/.claude/x && echo written')
+        expect_eq "HOME in the guest, and the write" "$(tr '\n' ' ' <<<"$out")" "$CREDS written "
+        expect_eq "the agent's file on the host" "$(in_container cat "$CREDS/.claude/x")" token-1
+        expect_eq "its owner on the host" "$(in_container stat -c %U:%G "$CREDS/.claude/x")" alice:alice
+        out=$(vm_ssh alice credvm 'for p in /home/alice/secret /home/alice/.ssh; do test -e $p && echo "VISIBLE $p"; done; echo done')
+        expect_eq "the rest of alice's home in the guest" "$out" done
+        timed_verb $((STOP_TIMEOUT_SEC + 200)) alice restart credvm
+        wait_ready credvm
+        expect_eq "the file after the restart" "$(vm_ssh alice credvm 'cat ~/.claude/x')" token-1
+        # A second VM names the same directory and runs beside the first.
+        out=$(client alice create credvm2 --credentials "$CREDS" 2>&1) ||
+                fail "alice: create credvm2 --credentials $CREDS failed: $out"
+        timed_verb 200 alice start credvm2
+        wait_ready credvm2
+        expect_eq "State of credvm while credvm2 runs" "$(vm_prop credvm State)" running
+        expect_eq "the file in the second VM" "$(vm_ssh alice credvm2 cat "$CREDS/.claude/x")" token-1
+        timed_verb "$STOP_TIMEOUT_SEC" alice stop credvm2
+        timed_verb "$STOP_TIMEOUT_SEC" alice stop credvm
+}
+
+# The owner replaces the directory by a symbolic link to /etc between create and start:
+# a clear refusal, never /etc in the guest; the real directory works again afterwards.
+t_credentials_swapped() {
+        local out rc=0
+        as_user alice mv "$CREDS" "$CREDS.real"
+        as_user alice ln -s /etc "$CREDS"
+        out=$(client alice start credvm 2>&1) || rc=$?
+        echo "  alice: start credvm with $CREDS -> /etc: exit $rc: $out"
+        ((rc != 0)) || fail "credvm started with its credentials directory replaced by a link to /etc"
+        [[ $out == *"symbolic link"* ]] || fail "the refusal does not name the symbolic link"
+        expect_eq "State of credvm" "$(vm_prop credvm State)" stopped
+        as_user alice rm "$CREDS"
+        as_user alice mv "$CREDS.real" "$CREDS"
+        # Another user's directory: refused at create.
+        as_user carol mkdir -p -m 0755 /home/carol/creds
+        rc=0
+        out=$(client alice create credvm3 --credentials /home/carol/creds 2>&1) || rc=$?
+        echo "  alice: create credvm3 --credentials /home/carol/creds -> exit $rc: $out"
+        ((rc != 0)) || fail "alice got carol's directory as her credentials directory"
+        [[ $out == *"not yours"* ]] || fail "the refusal does not say whose directory it is"
+        ! client alice status credvm3 >/dev/null 2>&1 || fail "the refused create left a VM credvm3"
+        client alice delete credvm >/dev/null
+        client alice delete credvm2 >/dev/null
+}
+
 t_daemon_healthy() {
         local journal
         journal=$(in_container journalctl -u microvmd -o cat --no-pager)
@@ -395,9 +514,20 @@ DefaultMemoryMiB=$MEMORY_MIB
 [Hypervisor]
 StopTimeoutSec=$STOP_TIMEOUT_SEC
 EOF
+        # Only where a credentials directory can be served (else every create would be
+        # refused); the client creates it on first use.
+        if [[ $VIRTIOFSD_KIND == rust ]]; then
+                sed -i 's|^\[Manager\]$|[Manager]\nDefaultCredentialsDirectory=~/.local/share/microvm/credentials|' "$conf"
+        fi
 }
 
 ct_pre_boot_hook() {
+        if [[ -x $CT_ROOT/usr/libexec/virtiofsd ]]; then
+                VIRTIOFSD_KIND=rust
+        else
+                VIRTIOFSD_KIND=C
+        fi
+        echo "  virtiofsd in the container: $VIRTIOFSD_KIND"
         write_config
 }
 
@@ -457,6 +587,8 @@ main() {
         check "users alice, carol (microvm), bob; alice creates myvm (1 vCPU, $MEMORY_MIB MiB), carol carolvm" t_setup
         check "alice: start myvm; Ready becomes true (sshd in the guest answers)" t_start_ready
         check "microvm-client ssh myvm -- id -un prints alice; no prompt, ~alice/.ssh untouched" t_ssh_id
+        check "ShareServer and the virtiofsd processes: as alice (Rust virtiofsd) or as root (C)" t_share_server
+        check "root in the guest cannot chown in the workspace or read what alice cannot (Rust virtiofsd)" t_guest_root_is_owner
         check "git --version in the guest, from the shared host software" t_ssh_git
         check "the workspace is shared both ways at its host path, files owned by alice" t_workspace_shared
         check "the guest sees nothing of the host's /home, /root, /etc or other workspaces" t_host_hidden
@@ -465,6 +597,12 @@ main() {
         check "bob cannot ssh into alice's VM" t_bob_refused
         check "stop is graceful: power button, powering off, within StopTimeoutSec=$STOP_TIMEOUT_SEC" t_stop_graceful
         check "delete --purge removes the volume's image" t_purge_volume
+        if [[ $VIRTIOFSD_KIND == rust ]]; then
+                check "credentials directory: the default, \$HOME, owned by alice, across restart and in two VMs" t_credentials
+                check "credentials directory swapped for a link to /etc, or carol's: refused in words" t_credentials_swapped
+        else
+                check "credentials directory with the C virtiofsd: refused (NotSupported), nothing created" t_credentials_refused
+        fi
         check "microvmd did not crash and logged no leak or assertion" t_daemon_healthy
 
         if ! check_summary "$TEST_NAME"; then
