@@ -562,17 +562,16 @@ static int append_root_virtiofsd_properties(sd_bus_message *msg, const VmShare *
 
 /* The Rust virtiofsd runs as the VM's owner, with the owner's groups and no capabilities
  * (it gets those of a user namespace of its own for its sandbox): the guest can do in a
- * share at most what the owner could on the host. A read-only share is refused writes by
- * virtiofsd and, outside home directories, also by the unit. */
+ * share at most what the owner could on the host. Read-only shares are refused writes
+ * by virtiofsd itself and by the unit. Only the credentials directory may lie in a home. */
 static int append_owner_virtiofsd_properties(sd_bus_message *msg, const VmShare *share, const char *owner) {
         char *paths[] = { share->source, NULL };
         int r;
 
         if ((r = unit_property_string(msg, "User", owner)) < 0 ||
             (r = unit_property_u64(msg, "CapabilityBoundingSet", 0)) < 0 ||
-            (r = unit_property_bool(msg, "NoNewPrivileges", true)) < 0 ||
-            (r = unit_property_bool(msg, "RestrictSUIDSGID", true)) < 0 ||
-            (share->read_only && (r = unit_property_strv(msg, "ReadOnlyPaths", paths)) < 0))
+            (r = unit_property_string(msg, "ProtectHome", strcmp(share->tag, "credentials") == 0 ? "no" : "yes")) < 0 ||
+            (r = unit_property_strv(msg, share->read_only ? "ReadOnlyPaths" : "ReadWritePaths", paths)) < 0)
                 return r;
         return 0;
 }
