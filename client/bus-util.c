@@ -35,8 +35,9 @@ int bus_open(const Args *args, sd_bus **ret) {
         return 0;
 }
 
-int bus_call_with_authorization(const Args *args, sd_bus *bus, sd_bus_message *m,
-                                sd_bus_error *error, sd_bus_message **ret_reply) {
+int bus_call_authorized(const Args *args, sd_bus *bus, sd_bus_message *m, const char *vm_name,
+                        sd_bus_message **ret_reply) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         uint64_t timeout = 0;
         int r;
 
@@ -46,9 +47,11 @@ int bus_call_with_authorization(const Args *args, sd_bus *bus, sd_bus_message *m
                 (void) polkit_agent_open();
                 timeout = INTERACTIVE_CALL_TIMEOUT_USEC;
         }
-        r = sd_bus_call(bus, m, timeout, error, ret_reply);
+        r = sd_bus_call(bus, m, timeout, &error, ret_reply);
         polkit_agent_close();
-        return r;
+        if (r < 0)
+                return fail_bus_call(args, &error, r, vm_name);
+        return -1;
 }
 
 int bus_new_manager_call(sd_bus *bus, const char *method, const char *name, sd_bus_message **ret) {
@@ -84,6 +87,21 @@ int bus_get_vm_path(sd_bus *bus, const Args *args, sd_bus_message **ret_reply, c
                 return fail_bus_message(r);
         }
         *ret_reply = reply;
+        return -1;
+}
+
+int bus_new_vm_call(sd_bus *bus, const Args *args, const char *method, sd_bus_message **ret) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *vm_reply = NULL;
+        const char *path;
+        int r;
+
+        r = bus_get_vm_path(bus, args, &vm_reply, &path);
+        if (r >= 0)
+                return r;
+        /* The call holds its own copy of the path. */
+        r = sd_bus_message_new_method_call(bus, ret, MVM_BUS_NAME, path, MVM_VM_INTERFACE, method);
+        if (r < 0)
+                return fail_bus_message(r);
         return -1;
 }
 

@@ -18,13 +18,12 @@
 
 /* Returns -1 and the descriptor the VM's method returned, or the exit code. */
 static int call_for_fd(sd_bus *bus, const Args *args, sd_bus_message *m, int *ret_fd) {
-        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         int fd, r;
 
-        r = bus_call_with_authorization(args, bus, m, &error, &reply);
-        if (r < 0)
-                return fail_bus_call(args, &error, r, args->name);
+        r = bus_call_authorized(args, bus, m, args->name, &reply);
+        if (r >= 0)
+                return r;
         r = sd_bus_message_read(reply, "h", &fd);
         if (r < 0)
                 return fail_bus_message(r);
@@ -38,18 +37,14 @@ static int call_for_fd(sd_bus *bus, const Args *args, sd_bus_message *m, int *re
 }
 
 int run_logs(sd_bus *bus, const Args *args) {
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *vm_reply = NULL, *m = NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
         _cleanup_close_ int fd = -1;
-        const char *path;
         int r;
 
-        r = bus_get_vm_path(bus, args, &vm_reply, &path);
+        r = bus_new_vm_call(bus, args, "GetLogs", &m);
         if (r >= 0)
                 return r;
-
-        r = sd_bus_message_new_method_call(bus, &m, MVM_BUS_NAME, path, MVM_VM_INTERFACE, "GetLogs");
-        if (r >= 0)
-                r = sd_bus_message_open_container(m, 'a', "{sv}");
+        r = sd_bus_message_open_container(m, 'a', "{sv}");
         if (r >= 0 && args->follow)
                 r = sd_bus_message_append(m, "{sv}", MVM_OPTION_FOLLOW, "b", 1);
         if (r >= 0 && args->lines > 0)
@@ -72,19 +67,14 @@ int run_logs(sd_bus *bus, const Args *args) {
 }
 
 int run_console(sd_bus *bus, const Args *args) {
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *vm_reply = NULL, *m = NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
         _cleanup_close_ int fd = -1;
         bool interactive = isatty(STDIN_FILENO);
-        const char *path;
         int r;
 
-        r = bus_get_vm_path(bus, args, &vm_reply, &path);
+        r = bus_new_vm_call(bus, args, "OpenConsole", &m);
         if (r >= 0)
                 return r;
-
-        r = sd_bus_message_new_method_call(bus, &m, MVM_BUS_NAME, path, MVM_VM_INTERFACE, "OpenConsole");
-        if (r < 0)
-                return fail_bus_message(r);
         r = call_for_fd(bus, args, m, &fd);
         if (r >= 0)
                 return r;

@@ -186,20 +186,13 @@ static int wait_for_ssh(sd_bus *bus, const Args *args, const char *path, sd_bus_
 /* ---------------------------------------------------------------------------------- */
 /* The VM's host key, pinned for ssh. */
 
-static bool is_key_type(const char *s) {
+/* Whether s is not empty and has only ASCII letters, digits and the characters of
+ * extra. */
+static bool is_word(const char *s, const char *extra) {
         if (!s[0])
                 return false;
         for (; *s; s++)
-                if (!g_ascii_isalnum(*s) && !strchr("-.@", *s))
-                        return false;
-        return true;
-}
-
-static bool is_base64(const char *s) {
-        if (!s[0])
-                return false;
-        for (; *s; s++)
-                if (!g_ascii_isalnum(*s) && !strchr("+/=", *s))
+                if (!g_ascii_isalnum(*s) && !strchr(extra, *s))
                         return false;
         return true;
 }
@@ -215,7 +208,7 @@ static int read_host_key(const Args *args, const char *workspace, char **ret_key
         if (!g_file_get_contents(path, &contents, NULL, &error))
                 return fail(EXIT_FAILURE, "cannot read the SSH host key of %s: %s", args->name, error->message);
         fields = g_strsplit_set(g_strstrip(contents), " \t\n", 3);
-        if (g_strv_length(fields) < 2 || !is_key_type(fields[0]) || !is_base64(fields[1]))
+        if (g_strv_length(fields) < 2 || !is_word(fields[0], "-.@") || !is_word(fields[1], "+/="))
                 return fail(EXIT_FAILURE, "%s is not an SSH public key", path);
         *ret_key = g_strdup_printf("%s %s", fields[0], fields[1]);
         return -1;

@@ -92,7 +92,6 @@ static void print_created(sd_bus *bus, const Args *args, const char *path) {
 }
 
 int run_create(sd_bus *bus, const Args *args) {
-        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
         g_autoptr(GPtrArray) keys = NULL;
         g_autoptr(GError) gerror = NULL;
@@ -109,9 +108,9 @@ int run_create(sd_bus *bus, const Args *args) {
         if (r < 0)
                 return fail_bus_message(r);
 
-        r = bus_call_with_authorization(args, bus, m, &error, &reply);
-        if (r < 0)
-                return fail_bus_call(args, &error, r, NULL);
+        r = bus_call_authorized(args, bus, m, NULL, &reply);
+        if (r >= 0)
+                return r;
 
         r = sd_bus_message_read(reply, "o", &path);
         if (r < 0)
@@ -131,7 +130,6 @@ int run_create(sd_bus *bus, const Args *args) {
 /* delete */
 
 int run_delete(sd_bus *bus, const Args *args) {
-        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
         int r;
 
@@ -143,9 +141,9 @@ int run_delete(sd_bus *bus, const Args *args) {
         if (r < 0)
                 return fail_bus_message(r);
 
-        r = bus_call_with_authorization(args, bus, m, &error, NULL);
-        if (r < 0)
-                return fail_bus_call(args, &error, r, args->name);
+        r = bus_call_authorized(args, bus, m, args->name, NULL);
+        if (r >= 0)
+                return r;
 
         if (!args->json) {
                 if (args->purge)
@@ -161,24 +159,19 @@ int run_delete(sd_bus *bus, const Args *args) {
 /* autostart */
 
 int run_autostart(sd_bus *bus, const Args *args) {
-        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *vm_reply = NULL, *m = NULL;
-        const char *path;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
         int r;
 
-        r = bus_get_vm_path(bus, args, &vm_reply, &path);
+        r = bus_new_vm_call(bus, args, "SetAutostart", &m);
         if (r >= 0)
                 return r;
-
-        r = sd_bus_message_new_method_call(bus, &m, MVM_BUS_NAME, path, MVM_VM_INTERFACE, "SetAutostart");
-        if (r >= 0)
-                r = sd_bus_message_append(m, "b", (int) args->autostart);
+        r = sd_bus_message_append(m, "b", (int) args->autostart);
         if (r < 0)
                 return fail_bus_message(r);
 
-        r = bus_call_with_authorization(args, bus, m, &error, NULL);
-        if (r < 0)
-                return fail_bus_call(args, &error, r, args->name);
+        r = bus_call_authorized(args, bus, m, args->name, NULL);
+        if (r >= 0)
+                return r;
 
         if (!args->json) {
                 if (args->autostart)
