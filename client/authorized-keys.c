@@ -34,16 +34,15 @@ static bool looks_like_private_key(const char *line) {
         return g_str_has_prefix(line, "-----BEGIN") && strstr(line, "PRIVATE KEY");
 }
 
-/* Adds the keys in one file. With skip_missing, a file that vanished or is not a
- * regular file is ignored (the default scan of ~/.ssh); otherwise that is an error. */
-static int read_key_file(const char *path, bool skip_missing, GPtrArray *keys, GError **error) {
+/* Opens one key file. With skip_missing, a file that vanished or is not a regular
+ * file is ignored (the default scan of ~/.ssh): 0 and *ret NULL; otherwise that is an
+ * error. Returns 0, or a negative errno with error set. */
+static int open_key_file(const char *path, bool skip_missing, FILE **ret, GError **error) {
         _cleanup_fclose_ FILE *f = NULL;
-        _cleanup_free_ char *line = NULL;
-        size_t allocated = 0;
-        unsigned line_no = 0;
         struct stat st;
         int fd;
 
+        *ret = NULL;
         fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
         if (fd < 0) {
                 int saved = errno;
@@ -72,11 +71,63 @@ static int read_key_file(const char *path, bool skip_missing, GPtrArray *keys, G
         }
         /* O_NONBLOCK only kept open() from hanging on a FIFO; read normally now. */
         (void) fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+        *ret = MVM_TAKE_PTR(f);
+        return 0;
+}
+
+/* Checks line line_no of path (n bytes as read) and adds its key, unless the line is
+ * blank or a comment. Returns 0, or a negative errno with error set. */
+static int add_key_line(const char *path, unsigned line_no, char *line, size_t n,
+                        GPtrArray *keys, GError **error) {
+        const char *reason;
+        char *key;
+
+        if (memchr(line, '\0', n)) {
+                g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
+                            "%s is not a text file of SSH public keys", path);
+                return -EINVAL;
+        }
+        key = g_strstrip(line);
+        if (key[0] == '\0' || key[0] == '#')
+                return 0;
+
+        if (looks_like_private_key(key)) {
+                g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
+                            "%s is a private key; pass the public key (the .pub file) instead",
+                            path);
+                return -EINVAL;
+        }
+        reason = mvm_authorized_key_invalid_reason(key);
+        if (reason) {
+                g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
+                            "%s, line %u: %s", path, line_no, reason);
+                return -EINVAL;
+        }
+        if (keys->len >= MVM_AUTHORIZED_KEYS_MAX) {
+                g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
+                            "more than %d SSH public keys (the last one read from %s); "
+                            "choose the keys to send with --key",
+                            MVM_AUTHORIZED_KEYS_MAX, path);
+                return -E2BIG;
+        }
+        g_ptr_array_add(keys, g_strdup(key));
+        return 0;
+}
+
+/* Adds the keys in one file; skip_missing as for open_key_file(). */
+static int read_key_file(const char *path, bool skip_missing, GPtrArray *keys, GError **error) {
+        _cleanup_fclose_ FILE *f = NULL;
+        _cleanup_free_ char *line = NULL;
+        size_t allocated = 0;
+        unsigned line_no = 0;
+        int r;
+
+        r = open_key_file(path, skip_missing, &f, error);
+        if (r < 0 || !f)
+                return r;
 
         for (;;) {
-                const char *reason;
                 ssize_t n;
-                char *key;
 
                 errno = 0;
                 n = getline(&line, &allocated, f);
@@ -91,37 +142,9 @@ static int read_key_file(const char *path, bool skip_missing, GPtrArray *keys, G
                         }
                         break;
                 }
-                line_no++;
-
-                if (memchr(line, '\0', (size_t) n)) {
-                        g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
-                                    "%s is not a text file of SSH public keys", path);
-                        return -EINVAL;
-                }
-                key = g_strstrip(line);
-                if (key[0] == '\0' || key[0] == '#')
-                        continue;
-
-                if (looks_like_private_key(key)) {
-                        g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
-                                    "%s is a private key; pass the public key (the .pub file) instead",
-                                    path);
-                        return -EINVAL;
-                }
-                reason = mvm_authorized_key_invalid_reason(key);
-                if (reason) {
-                        g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
-                                    "%s, line %u: %s", path, line_no, reason);
-                        return -EINVAL;
-                }
-                if (keys->len >= MVM_AUTHORIZED_KEYS_MAX) {
-                        g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
-                                    "more than %d SSH public keys (the last one read from %s); "
-                                    "choose the keys to send with --key",
-                                    MVM_AUTHORIZED_KEYS_MAX, path);
-                        return -E2BIG;
-                }
-                g_ptr_array_add(keys, g_strdup(key));
+                r = add_key_line(path, ++line_no, line, (size_t) n, keys, error);
+                if (r < 0)
+                        return r;
         }
         return 0;
 }
