@@ -33,6 +33,8 @@ typedef struct Args {
         const char *ip_address; /* NULL: microvmd picks the lowest free one */
         uint64_t volume_gib;    /* 0: no persistent volume */
         const char *egress;     /* NULL: as microvmd's config says */
+        char *credentials;      /* absolute; NULL: [Manager] DefaultCredentialsDirectory= */
+        bool no_credentials;    /* not even the configured default */
         GPtrArray *key_files; /* NULL-terminated once parsed */
 
         /* delete */

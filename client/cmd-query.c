@@ -137,6 +137,8 @@ static void print_vm_info_json(const VmInfo *info) {
         json_add_uint(b, "volume-gib", info->volume_gib, info->has_volume_gib);
         json_add_string(b, "mac-address", info->mac_address);
         json_add_string(b, "egress", info->egress);
+        json_add_string(b, "credentials-directory", info->credentials_directory);
+        json_add_string(b, "share-server", info->share_server);
         json_add_uint(b, "dropped-packets", info->dropped_packets, info->has_dropped_packets);
         json_add_bool(b, "ready", info->ready, info->has_ready);
         json_builder_end_object(b);
@@ -144,8 +146,10 @@ static void print_vm_info_json(const VmInfo *info) {
 }
 
 static void print_field(const char *key, const char *value) {
-        /* Keys padded to the longest one, "Hypervisor:". */
-        printf("%-12s%s\n", key, value);
+        /* Keys padded to "Hypervisor:" and a space; a longer one gets its own space. */
+        int width = strlen(key) >= 12 ? (int) strlen(key) + 1 : 12;
+
+        printf("%-*s%s\n", width, key, value);
 }
 
 /* What an egress policy lets the guest reach, in words; unknown ones as they are. */
@@ -178,6 +182,8 @@ static void print_vm_runtime_text(const VmInfo *info) {
                 g_autofree char *uptime = format_uptime(info->started_at);
                 print_field("Uptime:", uptime);
         }
+        if (info->share_server && info->share_server[0])
+                print_field("Served by:", info->share_server);
         if (info->has_ready && g_strcmp0(info->state, "running") == 0)
                 print_field("Ready:", info->ready ? "yes (its SSH server answers)" : "no (booting)");
         if (info->failure_reason && info->failure_reason[0])
@@ -210,6 +216,11 @@ static void print_vm_resources_text(const VmInfo *info) {
                 /* The guest mounts the workspace share at the host's path. */
                 share = g_strdup_printf("%s (read-write, same path in the VM)", info->workspace);
                 print_field("Shares:", share);
+        }
+        if (info->credentials_directory && info->credentials_directory[0]) {
+                g_autofree char *credentials = g_strdup_printf("%s (read-write, same path in the VM, its $HOME)",
+                                                               info->credentials_directory);
+                print_field("Credentials:", credentials);
         }
         if (info->has_vcpus) {
                 g_autofree char *vcpus = g_strdup_printf("%" PRIu32, info->vcpus);

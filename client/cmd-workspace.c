@@ -2,8 +2,14 @@
 /* microvm-client create, delete and autostart: the commands that change which VMs
  * exist and how they start. */
 
+#include <errno.h>
+#include <glib/gstdio.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "authorized-keys.h"
 #include "bus-util.h"
@@ -36,9 +42,60 @@ static int append_option_keys(sd_bus_message *m, GPtrArray *keys) {
         return sd_bus_message_close_container(m);
 }
 
+/* [Manager] DefaultCredentialsDirectory=, "~/" made your home; NULL when there is none
+ * or microvmd does not say. */
+static char *default_credentials_directory(sd_bus *bus) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        g_autofree char *value = NULL;
+        char *s = NULL;
+        struct passwd *pw;
+
+        if (sd_bus_get_property_string(bus, MVM_BUS_NAME, MVM_MANAGER_PATH, MVM_MANAGER_INTERFACE,
+                                       "DefaultCredentialsDirectory", &error, &s) < 0)
+                return NULL;
+        value = g_strdup(s);
+        free(s);
+        if (!value[0])
+                return NULL;
+        if (!g_str_has_prefix(value, "~/"))
+                return g_steal_pointer(&value);
+        /* The user database's home, as microvmd's check of ownership sees you. */
+        pw = getpwuid(getuid());
+        if (!pw || !pw->pw_dir || pw->pw_dir[0] != '/')
+                return NULL;
+        return g_build_filename(pw->pw_dir, value + 2, NULL);
+}
+
+/* The credentials directory a new VM gets: --credentials, or the configured default,
+ * created (0700, yours) on first use. Returns -1 and *ret (NULL: none), or an exit code. */
+static int pick_credentials_directory(sd_bus *bus, const Args *args, char **ret) {
+        g_autofree char *dir = NULL;
+
+        *ret = NULL;
+        if (args->no_credentials)
+                return -1;
+        if (args->credentials) {
+                *ret = g_strdup(args->credentials);
+                return -1;
+        }
+        dir = default_credentials_directory(bus);
+        if (!dir)
+                return -1;
+        if (!g_file_test(dir, G_FILE_TEST_EXISTS)) {
+                if (g_mkdir_with_parents(dir, 0700) < 0)
+                        return fail(EXIT_FAILURE, "cannot create the credentials directory %s: %s", dir,
+                                    strerror(errno));
+                if (!args->json)
+                        printf("Created the credentials directory %s\n", dir);
+        }
+        *ret = g_steal_pointer(&dir);
+        return -1;
+}
+
 /* CreateWorkspace with the options the command line gave (the others are left to
  * microvmd's config) and the keys, NULL-terminated. */
-static int build_create_call(sd_bus *bus, const Args *args, GPtrArray *keys, sd_bus_message **ret) {
+static int build_create_call(sd_bus *bus, const Args *args, const char *credentials, GPtrArray *keys,
+                             sd_bus_message **ret) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
         int r;
 
@@ -53,6 +110,8 @@ static int build_create_call(sd_bus *bus, const Args *args, GPtrArray *keys, sd_
                 r = sd_bus_message_append(m, "{sv}", MVM_OPTION_IP_ADDRESS, "s", args->ip_address);
         if (r >= 0 && args->egress)
                 r = sd_bus_message_append(m, "{sv}", MVM_OPTION_EGRESS, "s", args->egress);
+        if (r >= 0 && credentials)
+                r = sd_bus_message_append(m, "{sv}", MVM_OPTION_CREDENTIALS_DIRECTORY, "s", credentials);
         if (r >= 0)
                 r = append_option_keys(m, keys);
         if (r >= 0)
@@ -95,6 +154,7 @@ int run_create(sd_bus *bus, const Args *args) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
         g_autoptr(GPtrArray) keys = NULL;
         g_autoptr(GError) gerror = NULL;
+        g_autofree char *credentials = NULL;
         const char *path;
         int r;
 
@@ -104,7 +164,10 @@ int run_create(sd_bus *bus, const Args *args) {
                 return fail(EXIT_FAILURE, "%s", gerror->message);
         g_ptr_array_add(keys, NULL);
 
-        r = build_create_call(bus, args, keys, &m);
+        r = pick_credentials_directory(bus, args, &credentials);
+        if (r >= 0)
+                return r;
+        r = build_create_call(bus, args, credentials, keys, &m);
         if (r < 0)
                 return fail_bus_message(r);
 

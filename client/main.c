@@ -26,6 +26,7 @@
 static void args_clear(Args *args) {
         if (args->key_files)
                 g_ptr_array_unref(args->key_files);
+        g_free(args->credentials);
 }
 
 G_GNUC_PRINTF(1, 2)
@@ -47,6 +48,7 @@ static void print_help(void) {
                "Commands:\n"
                "  create NAME [--vcpus N] [--memory SIZE] [--ip ADDRESS] [--volume SIZE]\n"
                "              [--egress internet|none] [--key FILE]...\n"
+               "              [--credentials DIR | --no-credentials]\n"
                "                         Create a VM and its workspace; the keys in\n"
                "                         ~/.ssh/*.pub (or the --key files) may log in\n"
                "  delete NAME [--purge]  Delete a VM (--purge also removes its workspace)\n"
@@ -78,6 +80,10 @@ static void print_help(void) {
                "                         new VM, mounted on /var in the guest\n"
                "     --egress POLICY     What a new VM may reach: internet (public addresses)\n"
                "                         or none (only DNS); never more than the config allows\n"
+               "     --credentials DIR   Share DIR (yours) read-write with a new VM as the guest\n"
+               "                         user's $HOME, for the agent's logins and settings\n"
+               "                         (default: the config's DefaultCredentialsDirectory=)\n"
+               "     --no-credentials    No credentials directory, not even the default\n"
                "     --key FILE          Send the public keys in FILE instead of\n"
                "                         ~/.ssh/*.pub; may be given more than once\n"
                "     --purge             Also remove the workspace directory on delete\n"
@@ -104,6 +110,8 @@ enum {
         ARG_IP,
         ARG_VOLUME,
         ARG_EGRESS,
+        ARG_CREDENTIALS,
+        ARG_NO_CREDENTIALS,
         ARG_MEMORY,
         ARG_KEY,
         ARG_PURGE,
@@ -131,6 +139,8 @@ static const struct option create_options[] = {
         { "ip",     required_argument, NULL, ARG_IP     },
         { "volume", required_argument, NULL, ARG_VOLUME },
         { "egress", required_argument, NULL, ARG_EGRESS },
+        { "credentials",    required_argument, NULL, ARG_CREDENTIALS    },
+        { "no-credentials", no_argument,       NULL, ARG_NO_CREDENTIALS },
         { "key",    required_argument, NULL, ARG_KEY    },
         {}
 };
@@ -242,6 +252,18 @@ static int parse_egress(const char *value, Args *args) {
         return -1;
 }
 
+/* Relative to the working directory, as a shell user expects; microvmd checks the rest
+ * (yours, a directory, no symbolic links on the way). */
+static int parse_credentials(const char *value, Args *args) {
+        if (!value[0])
+                return usage_error("--credentials needs a directory");
+        if (args->no_credentials)
+                return usage_error("--credentials and --no-credentials exclude each other");
+        g_free(args->credentials);
+        args->credentials = g_canonicalize_filename(value, NULL);
+        return -1;
+}
+
 /* Only its form is checked here; microvmd knows the subnet and which are free. */
 static int parse_ip(const char *value, Args *args) {
         uint32_t a;
@@ -305,6 +327,13 @@ static int handle_option(int c, char **argv, Args *args) {
                 return parse_volume(optarg, args);
         case ARG_EGRESS:
                 return parse_egress(optarg, args);
+        case ARG_CREDENTIALS:
+                return parse_credentials(optarg, args);
+        case ARG_NO_CREDENTIALS:
+                if (args->credentials)
+                        return usage_error("--credentials and --no-credentials exclude each other");
+                args->no_credentials = true;
+                return -1;
         case ARG_IP:
                 return parse_ip(optarg, args);
         case ARG_KEY:

@@ -61,6 +61,8 @@ int vm_info_read(sd_bus_message *m, VmInfo *info) {
                 { "VolumeGiB",     "t", &info->volume_gib,     &info->has_volume_gib },
                 { "Ready",         "b", &info->ready,          &info->has_ready },
                 { "Egress",        "s", &info->egress,         NULL },
+                { "CredentialsDirectory", "s", &info->credentials_directory, NULL },
+                { "ShareServer",   "s", &info->share_server,   NULL },
                 { "DroppedPackets", "t", &info->dropped_packets, &info->has_dropped_packets },
         };
         int r;

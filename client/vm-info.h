@@ -14,7 +14,7 @@
  * send is NULL, or has its has_ flag false. */
 typedef struct VmInfo {
         const char *name, *state, *workspace, *hypervisor, *unit, *failure_reason, *ip_address, *mac_address;
-        const char *egress;
+        const char *egress, *credentials_directory, *share_server;
         uint64_t volume_gib, dropped_packets;
         bool has_volume_gib, has_dropped_packets;
         uint32_t owner, vcpus, main_pid;
