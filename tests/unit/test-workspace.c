@@ -231,6 +231,45 @@ static void test_connect_nofollow(void) {
         g_assert_cmpint(rm_rf_at(AT_FDCWD, dir), ==, 0);
 }
 
+/* The credentials directory's check: a directory reached without any symbolic link, as
+ * the user (here the test's own uid). */
+static void test_open_directory_as_user(void) {
+        g_autofree char *dir = g_dir_make_tmp("test-opendir-XXXXXX", NULL);
+        g_autofree char *real = g_build_filename(dir, "real", NULL);
+        g_autofree char *inner = g_build_filename(dir, "real", "inner", NULL);
+        g_autofree char *link = g_build_filename(dir, "link", NULL);
+        g_autofree char *via_link = g_build_filename(dir, "link", "inner", NULL);
+        g_autofree char *file = g_build_filename(dir, "file", NULL);
+        g_autofree char *below_file = g_build_filename(dir, "file", "x", NULL);
+        g_autofree char *missing = g_build_filename(dir, "missing", NULL);
+        struct stat st_fd, st_path;
+        int fd = -1;
+
+        g_assert_nonnull(dir);
+        g_assert_cmpint(g_mkdir_with_parents(inner, 0700), ==, 0);
+        g_assert_cmpint(symlink(real, link), ==, 0);
+        g_assert_true(g_file_set_contents(file, "x", 1, NULL));
+
+        g_assert_cmpint(open_directory_as_user(inner, getuid(), getgid(), &fd), ==, 0);
+        g_assert_cmpint(fstat(fd, &st_fd), ==, 0);
+        g_assert_cmpint(stat(inner, &st_path), ==, 0);
+        g_assert_cmpuint(st_fd.st_ino, ==, st_path.st_ino);
+        close(fd);
+
+        g_assert_cmpint(open_directory_as_user(link, getuid(), getgid(), &fd), ==, -ELOOP);
+        g_assert_cmpint(open_directory_as_user(via_link, getuid(), getgid(), &fd), ==, -ELOOP);
+        g_assert_cmpint(open_directory_as_user(file, getuid(), getgid(), &fd), ==, -ENOTDIR);
+        g_assert_cmpint(open_directory_as_user(below_file, getuid(), getgid(), &fd), ==, -ENOTDIR);
+        g_assert_cmpint(open_directory_as_user(missing, getuid(), getgid(), &fd), ==, -ENOENT);
+        g_assert_cmpint(open_directory_as_user("relative", getuid(), getgid(), &fd), ==, -EINVAL);
+
+        g_assert_cmpint(unlink(link), ==, 0);
+        g_assert_cmpint(unlink(file), ==, 0);
+        g_assert_cmpint(rmdir(inner), ==, 0);
+        g_assert_cmpint(rmdir(real), ==, 0);
+        g_assert_cmpint(rmdir(dir), ==, 0);
+}
+
 int main(int argc, char *argv[]) {
         g_test_init(&argc, &argv, NULL);
         g_test_add("/workspace/create", Fixture, NULL, fixture_set_up, test_create, fixture_tear_down);
@@ -244,5 +283,6 @@ int main(int argc, char *argv[]) {
                    test_base_must_be_private, fixture_tear_down);
         g_test_add_func("/fs-util/atomic-write", test_atomic_write);
         g_test_add_func("/fs-util/connect-nofollow", test_connect_nofollow);
+        g_test_add_func("/fs-util/open-directory-as-user", test_open_directory_as_user);
         return g_test_run();
 }
