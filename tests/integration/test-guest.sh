@@ -51,6 +51,7 @@ CONSOLE_IDLE=6          # seconds the console's input stays open for the shell t
 WS_MYVM=$WS/myvm
 RW_TEST=/usr/microvm-rw-test
 
+USR_SECRET=/usr/local/share/microvm-root-only  # root's, mode 0600, in the software share
 CREDS=/home/alice/.local/share/microvm/credentials  # the config's default, for alice
 # Which virtiofsd the container has: Debian 13's Rust one (runs as the owner, serves a
 # credentials directory) or QEMU 7.2's C one (Debian 12: runs as root, refuses it).
@@ -185,6 +186,7 @@ t_setup() {
         as_user carol sh -c "echo carol-secret >$WS/carolvm/carol-secret"
         in_container sh -c 'echo root-secret >/root/host-secret'
         in_container sh -c 'echo host-etc >/etc/microvm-host-marker'
+        in_container sh -c "umask 077 && echo usr-secret >$USR_SECRET"
         in_container test ! -e "$RW_TEST" || fail "$RW_TEST exists before the test"
         echo "  IPAddress of myvm: $(vm_prop myvm IPAddress)"
 }
@@ -231,11 +233,12 @@ t_guest_root_is_owner() {
                 [[ ,$out, == *,nosuid,* && ,$out, == *,nodev,* ]] || fail "the workspaces are not nosuid,nodev"
                 return 0
         fi
-        expect_eq "mode of the host's /usr/share/polkit-1/rules.d (the test object)"                 "$(in_container stat -c %a /usr/share/polkit-1/rules.d)" 700
-        out=$(console_run myvm "touch $WS_MYVM/by-root; chown 4242:4242 $WS_MYVM/by-root; echo \"CH\"\"OWN=\$?\"; ls /usr/share/polkit-1/rules.d >/dev/null; echo \"L\"\"S=\$?\"") ||
+        ! as_user alice cat "$USR_SECRET" >/dev/null 2>&1 || fail "alice can read $USR_SECRET on the host: no test object"
+        out=$(console_run myvm "touch $WS_MYVM/by-root; chown 4242:4242 $WS_MYVM/by-root; echo \"CH\"\"OWN=\$?\"; cat $USR_SECRET; echo \"C\"\"AT=\$?\"") ||
                 fail "microvm-client console failed"
-        grep -E '^(CHOWN|LS)=' <<<"$out" | sed 's/^/  root in the guest: /'
-        grep -q '^LS=[1-9]' <<<"$out" || fail "root in the guest listed the host's 0700 /usr/share/polkit-1/rules.d"
+        grep -E '^(CHOWN|CAT)=|usr-secret' <<<"$out" | sed 's/^/  root in the guest: /'
+        grep -q '^CAT=[1-9]' <<<"$out" || fail "root in the guest read the host's root-only $USR_SECRET"
+        ! grep -qx 'usr-secret' <<<"$out" || fail "the guest printed the contents of $USR_SECRET"
         owner=$(in_container stat -c %u:%g "$WS_MYVM/by-root") || fail "$WS_MYVM/by-root is not on the host"
         echo "  host: $WS_MYVM/by-root belongs to $owner"
         expect_eq "owner of the guest root's file" "$owner" "$(in_container id -u alice):$(in_container id -g alice)"
