@@ -349,8 +349,10 @@ static GPtrArray *build_ssh_argv(const Args *args, const char *known_hosts, cons
         g_ptr_array_add(argv, g_strdup("UpdateHostKeys=no"));
         g_ptr_array_add(argv, g_strdup("-o"));
         g_ptr_array_add(argv, g_strdup("CheckHostIP=no"));
+        /* Connecting and the greeting: a guest under software emulation on a busy host
+         * takes seconds for each new connection, Ready or not. */
         g_ptr_array_add(argv, g_strdup("-o"));
-        g_ptr_array_add(argv, g_strdup("ConnectTimeout=5"));
+        g_ptr_array_add(argv, g_strdup("ConnectTimeout=30"));
         g_ptr_array_add(argv, g_strdup("-o"));
         g_ptr_array_add(argv, g_strdup("LogLevel=ERROR"));
         g_ptr_array_add(argv, g_strdup("-p"));
