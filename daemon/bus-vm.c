@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "child.h"
 #include "auth.h"
 #include "config.h"
 #include "fs-util.h"
@@ -110,7 +111,7 @@ static int get_logs(Manager *m, Vm *vm, sd_bus_message *call, const VmRequest *r
                 return -errno;
         read_fd = fds[0];
         write_fd = fds[1];
-        if (!g_spawn_async_with_fds(NULL, (char **) argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL, &pid, -1,
+        if (!g_spawn_async_with_fds(NULL, (char **) argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD, child_setup_unblock_signals, NULL, &pid, -1,
                                     write_fd, -1, &gerror))
                 return sd_bus_error_setf(error, MVM_ERROR_FAILED, "Cannot run journalctl: %s", gerror->message);
         f = g_new0(LogFollower, 1);

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "child.h"
 #include "log.h"
 #include "virtiofsd.h"
 
@@ -61,7 +62,7 @@ int virtiofsd_probe(Virtiofsd *v, const char *configured) {
                 return 0;
 
         /* A few milliseconds, once per binary: not worth an asynchronous child. */
-        if (!g_spawn_sync(NULL, (char **) argv, NULL, G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL, &out, NULL,
+        if (!g_spawn_sync(NULL, (char **) argv, NULL, G_SPAWN_STDERR_TO_DEV_NULL, child_setup_unblock_signals, NULL, &out, NULL,
                           &status, &error)) {
                 log_error("Cannot run %s --version: %s", path, error->message);
                 return -ENOEXEC;

@@ -237,6 +237,22 @@ static int vm_network_up(Vm *vm, uid_t vmm_uid, char **ret_tap, sd_bus_error *er
         return 0;
 }
 
+/* The network's own failures (a tap, netlink, nftables) are microvmd's, not systemd's:
+ * org.microvm.Error.Failed naming the VM, never UnitFailed. */
+static int vm_network_up_or_fail(Vm *vm, uid_t vmm_uid, char **ret_tap, sd_bus_error *error) {
+        int r = vm_network_up(vm, vmm_uid, ret_tap, error);
+
+        if (r < 0 && (!sd_bus_error_is_set(error) || !g_str_has_prefix(error->name, "org.microvm.Error."))) {
+                _cleanup_(sd_bus_error_free) sd_bus_error wrapped = SD_BUS_ERROR_NULL;
+
+                sd_bus_error_setf(&wrapped, MVM_ERROR_FAILED, "Cannot set up the network of VM '%s': %s",
+                                  vm->def->name, sd_bus_error_is_set(error) ? error->message : strerror(-r));
+                sd_bus_error_free(error);
+                sd_bus_error_move(error, &wrapped);
+        }
+        return r;
+}
+
 /* The tables were (re)built: the VMs that still run get their rules back. Until then
  * their taps are shut, never open. */
 void vm_runtime_restore_firewall(Manager *m) {
@@ -855,7 +871,7 @@ int vm_start(Vm *vm, sd_bus_message *call, bool wait, sd_bus_error *error) {
                         goto fail;
                 }
         }
-        r = vm_network_up(vm, vmm_uid, &tap, error);
+        r = vm_network_up_or_fail(vm, vmm_uid, &tap, error);
         if (r < 0)
                 goto fail;
 

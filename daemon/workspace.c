@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "child.h"
 #include "workspace.h"
 #include "config.h"
 #include "fs-util.h"
@@ -57,7 +58,7 @@ static int generate_host_key(const char *keys_path, const char *name) {
 
         /* ed25519 keys take milliseconds; blocking the loop for that is simpler than a
          * state machine around an asynchronous child. */
-        if (!g_spawn_sync(NULL, (char **) argv, NULL, G_SPAWN_STDOUT_TO_DEV_NULL, NULL, NULL, NULL,
+        if (!g_spawn_sync(NULL, (char **) argv, NULL, G_SPAWN_STDOUT_TO_DEV_NULL, child_setup_unblock_signals, NULL, NULL,
                           &err, &status, &error)) {
                 log_error("Cannot run %s: %s", MICROVM_SSH_KEYGEN, error->message);
                 return -ENOEXEC;

@@ -680,6 +680,13 @@ t_log_followers() {
                 [[ $(in_container pgrep -c -f "journalctl.*--follow") -ge 4 ]]
         }
         wait_until 15 following || fail "the 4 followers did not start"
+        # microvmd blocks SIGTERM and SIGINT for itself; its helpers must not inherit that,
+        # or a follower would ignore SIGTERM.
+        local jpid blocked
+        jpid=$(in_container pgrep -n -f "journalctl.*--follow")
+        blocked=$(in_container sed -n 's/^SigBlk:[[:space:]]*//p' "/proc/$jpid/status")
+        echo "  journalctl (PID $jpid): SigBlk $blocked"
+        expect_eq "signals blocked in microvmd's journalctl" "$blocked" 0000000000000000
         out=$(gcall alice "$(vm_path logvm)" "$VMIFACE.GetLogs" "{'follow': <true>}" 2>&1) &&
                 fail "a fifth GetLogs(follow) was allowed: $out"
         echo "  alice's fifth follower: ${out#Error: }"
