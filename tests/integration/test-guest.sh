@@ -482,11 +482,11 @@ t_credentials_swapped() {
         expect_eq "State of credvm" "$(vm_prop credvm State)" stopped
         as_user alice rm "$CREDS"
         as_user alice mv "$CREDS.real" "$CREDS"
-        # Another user's directory: refused at create.
-        as_user carol mkdir -p -m 0755 /home/carol/creds
+        # Another user's directory that alice can reach: refused at create, saying why.
+        in_container install -d -o carol -g carol -m 0755 /srv/carol-creds
         rc=0
-        out=$(client alice create credvm3 --credentials /home/carol/creds 2>&1) || rc=$?
-        echo "  alice: create credvm3 --credentials /home/carol/creds -> exit $rc: $out"
+        out=$(client alice create credvm3 --credentials /srv/carol-creds 2>&1) || rc=$?
+        echo "  alice: create credvm3 --credentials /srv/carol-creds -> exit $rc: $out"
         ((rc != 0)) || fail "alice got carol's directory as her credentials directory"
         [[ $out == *"not yours"* ]] || fail "the refusal does not say whose directory it is"
         ! client alice status credvm3 >/dev/null 2>&1 || fail "the refused create left a VM credvm3"
