@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-#include "child.h"
 #include "auth.h"
+#include "child.h"
 #include "config.h"
 #include "fs-util.h"
 #include "bus-options.h"
@@ -227,12 +227,8 @@ static int delete_vm(Manager *m, Vm *vm, const DeleteOptions *options, sd_bus_er
                 if (r < 0)
                         log_warning("Could not remove the volume of %s: %s", name, strerror(-r));
         }
-        if (detached) {
-                r = workspace_remove_detached(base_fd, detached);
-                if (r < 0)
-                        log_warning("Could not remove all of the workspace of %s: %s (left in the "
-                                    "staging area, removed at the next start).", name, strerror(-r));
-        }
+        if (detached)
+                workspace_remove_detached_async(base_fd, detached, name);
 
         log_info("Deleted VM %s%s.", name, options->remove_files ? " and its workspace" : "");
         manager_remove_vm(m, vm);

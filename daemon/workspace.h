@@ -36,6 +36,9 @@ void workspace_abort(int base_fd, const char *staging_name);
 int workspace_detach(int base_fd, const char *name, char **ret_detached);
 int workspace_restore(int base_fd, const char *detached, const char *name);
 int workspace_remove_detached(int base_fd, const char *detached);
+/* The same in a worker thread, the outcome logged: a user's tree may be large, and
+ * microvmd's loop must not wait for it. The tree is already out of the way (detached). */
+void workspace_remove_detached_async(int base_fd, const char *detached, const char *name);
 
 /* Removes what crashed calls left in the staging area. */
 void workspace_clean_staging(int base_fd);
