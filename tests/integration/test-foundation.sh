@@ -537,6 +537,13 @@ t_purge_does_not_follow_symlinks() {
                 mv ssh-host-keys real-keys
                 ln -s $STATE/precious ssh-host-keys"
         out=$(client alice delete purgevm --purge 2>&1) || fail "alice: delete purgevm --purge failed: $out"
+        # The tree is moved aside at once and removed by a worker thread: wait for that.
+        removed() {
+                in_container sh -c "! ls -A $WS/.staging | grep -q '^remove-purgevm-'"
+        }
+        wait_until 30 removed || fail "the detached workspace is still in $WS/.staging after 30 s"
+        in_container journalctl -u microvmd -o cat --no-pager | grep -qF "Removed the workspace of purgevm." ||
+                fail "microvmd did not log the removal of purgevm's workspace"
         expect_eq /etc/important "$(in_container cat /etc/important)" precious
         expect_eq "$STATE/precious/keep" "$(in_container cat "$STATE/precious/keep")" keep
         expect_eq "$STATE/precious/sub/keep" "$(in_container cat "$STATE/precious/sub/keep")" keep
