@@ -15,6 +15,7 @@
 #include "vm.h"
 #include "workspace.h"
 
+#include <gio/gio.h>
 #include <inttypes.h>
 #include <pwd.h>
 #include <string.h>
@@ -136,14 +137,64 @@ static int check_credentials_directory(Manager *m, const CreateRequest *req, sd_
                                            error);
 }
 
-/* Everything after the polkit answer runs without returning to the loop, so no other
- * call can take the name in between. */
-static int create_workspace(Manager *m, CreateRequest *req, const char **ret_path, sd_bus_error *error) {
+/* After the polkit answer: the workspace is prepared (directories, ssh-keygen, keys) in a
+ * worker thread, in a staging directory nobody else can reach; then, back in the loop,
+ * the name and the limits are checked again and the definition is saved and the
+ * workspace moved into place without returning to the loop in between. */
+typedef struct PrepareJob {
+        Manager *manager;
+        sd_bus_message *call;
+        CreateRequest *req;
+        int base_fd;
+        char *base_path;
+        gid_t gid;
+        char *staging;          /* set by the thread */
+} PrepareJob;
+
+static void prepare_job_free(void *p) {
+        PrepareJob *j = p;
+
+        sd_bus_message_unref(j->call);
+        create_request_free(j->req);
+        safe_close(j->base_fd);
+        g_free(j->base_path);
+        g_free(j->staging);
+        g_free(j);
+}
+
+static void prepare_in_thread(GTask *task, void *source, void *data, GCancellable *cancellable) {
+        PrepareJob *j = data;
+
+        g_task_return_int(task, workspace_prepare(j->base_fd, j->base_path, j->req->name, j->req->uid, j->gid,
+                                                  j->req->options.authorized_keys, &j->staging));
+}
+
+static int create_workspace_finish(Manager *m, CreateRequest *req, int base_fd, const char *staging,
+                                   const char **ret_path, sd_bus_error *error);
+
+static void on_workspace_prepared(GObject *source, GAsyncResult *result, void *userdata) {
+        PrepareJob *j = g_task_get_task_data(G_TASK(result));
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        gssize r = g_task_propagate_int(G_TASK(result), NULL);
+        const char *path = NULL;
+
+        if (r < 0)
+                sd_bus_error_setf(&error, MVM_ERROR_FAILED, "Cannot create the workspace for '%s': %s",
+                                  j->req->name, strerror((int) -r));
+        else if (create_workspace_finish(j->manager, j->req, j->base_fd, j->staging, &path, &error) < 0 &&
+                 !sd_bus_error_is_set(&error))
+                sd_bus_error_set_errno(&error, EIO);
+        if (sd_bus_error_is_set(&error))
+                (void) sd_bus_reply_method_error(j->call, &error);
+        else
+                (void) sd_bus_reply_method_return(j->call, "o", path);
+}
+
+static int create_workspace(Manager *m, sd_bus_message *call, CreateRequest *req, sd_bus_error *error) {
         _cleanup_close_ int base_fd = -1;
-        g_autofree char *staging = NULL;
-        g_autoptr(MvmVmDef) def = NULL;
+        PrepareJob *j;
+        GTask *task;
         struct passwd *pw;
-        Vm *vm;
         int r;
 
         r = check_name_free(m, req->name, error);
@@ -162,12 +213,32 @@ static int create_workspace(Manager *m, CreateRequest *req, const char **ret_pat
                 return sd_bus_error_setf(error, MVM_ERROR_FAILED, "Cannot open %s: %s",
                                          m->config->workspace_base_dir, strerror(-base_fd));
 
-        r = workspace_prepare(base_fd, m->config->workspace_base_dir, req->name, req->uid,
-                              pw->pw_gid, req->options.authorized_keys, &staging);
-        if (r < 0)
-                return sd_bus_error_setf(error, MVM_ERROR_FAILED,
-                                         "Cannot create the workspace for '%s': %s", req->name,
-                                         strerror(-r));
+        j = g_new0(PrepareJob, 1);
+        *j = (PrepareJob) {
+                .manager = m, .call = sd_bus_message_ref(call), .req = req, .base_fd = mvm_take_fd(&base_fd),
+                .base_path = g_strdup(m->config->workspace_base_dir), .gid = pw->pw_gid,
+        };
+        task = g_task_new(NULL, NULL, on_workspace_prepared, NULL);
+        g_task_set_task_data(task, j, prepare_job_free);
+        g_task_run_in_thread(task, prepare_in_thread);
+        g_object_unref(task);
+        return 0;
+}
+
+static int create_workspace_finish(Manager *m, CreateRequest *req, int base_fd, const char *staging,
+                                   const char **ret_path, sd_bus_error *error) {
+        g_autoptr(MvmVmDef) def = NULL;
+        struct passwd *pw;
+        Vm *vm;
+        int r;
+
+        /* Taken or created while the workspace was prepared. */
+        r = check_name_free(m, req->name, error);
+        if (r < 0) {
+                workspace_abort(base_fd, staging);
+                return r;
+        }
+        pw = getpwuid(req->uid);
 
         def = g_new0(MvmVmDef, 1);
         def->name = g_strdup(req->name);
@@ -217,7 +288,7 @@ static int create_workspace(Manager *m, CreateRequest *req, const char **ret_pat
         }
 
         log_info("Created workspace %s for %s (uid %u), %u vCPUs, %" G_GUINT64_FORMAT " MiB, %s.",
-                 def->workspace, pw->pw_name, req->uid, def->vcpus, def->memory_mib, def->ip_address);
+                 def->workspace, pw ? pw->pw_name : "?", req->uid, def->vcpus, def->memory_mib, def->ip_address);
         vm = vm_new(m, g_steal_pointer(&def));
         manager_add_vm(m, vm);
         *ret_path = vm->object_path;
@@ -249,7 +320,6 @@ static void on_create_authorized(Manager *m, sd_bus_message *call, int r, sd_bus
                                  void *userdata) {
         g_autoptr(CreateRequest) req = userdata;
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
-        const char *path = NULL;
 
         if (r <= 0) {
                 (void) sd_bus_reply_method_error(call, auth_error);
@@ -265,14 +335,15 @@ static void on_create_authorized(Manager *m, sd_bus_message *call, int r, sd_bus
                 (void) sd_bus_reply_method_error(call, &error);
                 return;
         }
-        r = create_workspace(m, req, &path, &error);
+        r = create_workspace(m, call, req, &error);
         if (r < 0) {
                 if (!sd_bus_error_is_set(&error))
                         sd_bus_error_set_errno(&error, r);
                 (void) sd_bus_reply_method_error(call, &error);
                 return;
         }
-        (void) sd_bus_reply_method_return(call, "o", path);
+        /* The worker thread's job owns it now; it answers the call. */
+        g_steal_pointer(&req);
 }
 
 static int method_create_workspace(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
