@@ -5,6 +5,7 @@
 #include "mvm-macro.h"
 
 #include <glib.h>
+#include <stdarg.h>
 #include <string.h>
 
 #define SYSTEMD_SERVICE "org.freedesktop.systemd1"
@@ -117,21 +118,94 @@ static int on_unit_properties_changed(sd_bus_message *msg, void *userdata, sd_bu
         return 0;
 }
 
+/* UnitRemoved, checked without blocking: PID 1 announces every unit as removed when it
+ * reloads, then loads it again. Only a unit that is really gone (NoSuchUnit) or no
+ * longer running is reported, from the answers of GetUnit and then of ActiveState. */
+typedef struct RemovedCheck {
+        Manager *manager;
+        char *unit;
+} RemovedCheck;
+
+static void removed_check_free(void *p) {
+        RemovedCheck *c = p;
+
+        g_free(c->unit);
+        g_free(c);
+}
+
+static void report_removed(RemovedCheck *c) {
+        UnitStatus changes = { .removed = true };
+
+        unit_changed_callback(c->manager, c->unit, &changes);
+}
+
+static int call_async_owned(Manager *m, const char *path, const char *interface, const char *method,
+                            sd_bus_message_handler_t callback, RemovedCheck *c, const char *types, ...) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *msg = NULL;
+        sd_bus_slot *slot = NULL;
+        va_list ap;
+        int r;
+
+        r = sd_bus_message_new_method_call(m->bus, &msg, SYSTEMD_SERVICE, path, interface, method);
+        if (r < 0)
+                return r;
+        va_start(ap, types);
+        r = sd_bus_message_appendv(msg, types, ap);
+        va_end(ap);
+        if (r < 0)
+                return r;
+        r = sd_bus_call_async(m->bus, &slot, msg, callback, c, 0);
+        if (r < 0)
+                return r;
+        /* The slot owns the check from here on, and goes with the call or the bus. */
+        (void) sd_bus_slot_set_destroy_callback(slot, removed_check_free);
+        (void) sd_bus_slot_set_floating(slot, 1);
+        return 0;
+}
+
+static int on_removed_state(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
+        RemovedCheck *c = userdata;
+        const char *state = NULL;
+
+        /* An error: the unit went away in between. */
+        if (sd_bus_message_is_method_error(reply, NULL) ||
+            sd_bus_message_read(reply, "v", "s", &state) < 0 || g_strcmp0(state, "inactive") == 0 ||
+            g_strcmp0(state, "failed") == 0)
+                report_removed(c);
+        return 0;
+}
+
+static int on_removed_unit_path(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
+        RemovedCheck *c = userdata, *next;
+        const char *path;
+
+        if (sd_bus_message_is_method_error(reply, NULL) || sd_bus_message_read(reply, "o", &path) < 0) {
+                report_removed(c);
+                return 0;
+        }
+        next = g_new0(RemovedCheck, 1);
+        *next = (RemovedCheck) { .manager = c->manager, .unit = g_strdup(c->unit) };
+        if (call_async_owned(c->manager, path, "org.freedesktop.DBus.Properties", "Get", on_removed_state, next,
+                             "ss", "org.freedesktop.systemd1.Unit", "ActiveState") < 0) {
+                removed_check_free(next);
+                report_removed(c);
+        }
+        return 0;
+}
+
 static int on_unit_removed(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
-        UnitStatus changes = { .removed = true }, st = {};
         Manager *m = userdata;
         const char *unit, *path;
-        bool running;
+        RemovedCheck *c;
 
         if (sd_bus_message_read(msg, "so", &unit, &path) < 0 || !is_our_unit(unit))
                 return 0;
-        /* PID 1 announces every unit as removed when it reloads, then loads it again:
-         * report only a unit that is really gone, or no longer running. */
-        running = systemd_get_unit_status(m, unit, &st) >= 0 && g_strcmp0(st.active_state, "inactive") != 0 &&
-                  g_strcmp0(st.active_state, "failed") != 0;
-        unit_status_clear(&st);
-        if (!running)
-                unit_changed_callback(m, unit, &changes);
+        c = g_new0(RemovedCheck, 1);
+        *c = (RemovedCheck) { .manager = m, .unit = g_strdup(unit) };
+        if (call_async_owned(m, SYSTEMD_PATH, SYSTEMD_MANAGER, "GetUnit", on_removed_unit_path, c, "s", unit) < 0) {
+                removed_check_free(c);
+                log_warning("Cannot ask PID 1 about the removed unit %s.", unit);
+        }
         return 0;
 }
 
