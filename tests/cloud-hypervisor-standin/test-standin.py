@@ -133,6 +133,8 @@ def test_grammar():
                and c["seccomp"] == "log", "-vv, --seccomp log, --watchdog")
         parses(["--event-monitor", "path=/tmp/ev"], lambda c: c["event_monitor_path"] == "/tmp/ev",
                "--event-monitor path=")
+        parses(K + ["--vsock", "cid=3,socket=/tmp/v.sock"],
+               lambda c: c["vm"]["vsock"] == {"cid": 3, "socket": "/tmp/v.sock", "id": None}, "--vsock cid=,socket=")
 
         # Rejections: (args, exit code, text expected on stderr)
         FS_OK = ["--memory", "size=1G,shared=on"]
@@ -181,6 +183,12 @@ def test_grammar():
                 (["--api-socket", "fd=x"], 1, "Error parsing --api-socket"),
                 (["--event-monitor", "bogus=1"], 1, "Unknown option: bogus"),
                 (["--event-monitor", "x"], 1, "Unknown option: x"),
+                (K + ["--vsock", "cid=3"], 1, "Error parsing --vsock: socket missing"),
+                (K + ["--vsock", "socket=/v"], 1, "Error parsing --vsock: cid missing"),
+                (K + ["--vsock", "cid=x,socket=/v"], 1, "Unable to convert x for cid"),
+                (K + ["--vsock", "cid=2,socket=/v"], 1, "2 is a special VSOCK CID"),
+                (K + ["--vsock", "cid=3,socket=/v,bogus=1"], 1, "Unknown option: bogus"),
+                (K + ["--vsock", "cid=3,socket=/v", "--vsock", "cid=4,socket=/w"], 2, "cannot be used multiple times"),
         ]
         for args, code, text in cases:
                 rc, _, err = run_standin(args)
