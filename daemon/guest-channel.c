@@ -22,6 +22,9 @@
 /* Junk is reported once, then at most once per interval, with a count. */
 #define JUNK_LOG_INTERVAL_USEC (10 * G_USEC_PER_SEC)
 #define PRESS_INTERVAL_USEC (G_USEC_PER_SEC / 2)
+/* A guest found running says its facts again within a second or so of its hypervisor
+ * reconnecting (QEMU retries every second). */
+#define UNKNOWN_FACTS_GRACE_USEC (3 * G_USEC_PER_SEC)
 
 typedef struct GuestChannel {
         Vm *vm;
@@ -39,8 +42,11 @@ typedef struct GuestChannel {
         uint64_t junk_at_last_log;
         bool armed;
         bool stopping;
+        bool facts_unknown;           /* found running; nothing heard yet */
         sd_event_source *press_timer;
+        uint64_t pressing_since;      /* CLOCK_MONOTONIC */
         int (*press)(Vm *vm);
+        void (*give_up)(Vm *vm);
 } GuestChannel;
 
 static void connection_close(GuestChannel *c) {
@@ -70,6 +76,10 @@ bool guest_channel_armed(const Vm *vm) {
         return vm->guest_channel && vm->guest_channel->armed;
 }
 
+bool guest_channel_facts_unknown(const Vm *vm) {
+        return vm->guest_channel && vm->guest_channel->facts_unknown;
+}
+
 static void note_junk(GuestChannel *c) {
         uint64_t now = g_get_monotonic_time();
 
@@ -86,6 +96,8 @@ static void on_word(MvmGuestWord w, void *userdata) {
         GuestChannel *c = userdata;
         Vm *vm = c->vm;
 
+        if (w != MVM_GUEST_WORD_JUNK)
+                c->facts_unknown = false;
         switch (w) {
         case MVM_GUEST_WORD_ARMED:
                 if (!c->armed)
@@ -170,7 +182,7 @@ static int on_accept(sd_event_source *s, int fd, uint32_t revents, void *userdat
         return 0;
 }
 
-int guest_channel_open(Vm *vm, const char *runtime_dir, const char *socket_name, uid_t vmm_uid) {
+int guest_channel_open(Vm *vm, const char *runtime_dir, const char *socket_name, uid_t vmm_uid, bool reconnecting) {
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
         _cleanup_close_ int fd = -1;
         GuestChannel *c;
@@ -198,6 +210,7 @@ int guest_channel_open(Vm *vm, const char *runtime_dir, const char *socket_name,
         c = g_new0(GuestChannel, 1);
         c->vm = vm;
         c->vmm_uid = vmm_uid;
+        c->facts_unknown = reconnecting;
         c->fd = -1;
         c->listen_fd = mvm_take_fd(&fd);
         vm->guest_channel = c;
@@ -216,6 +229,12 @@ static int on_press_timer(sd_event_source *s, uint64_t usec, void *userdata) {
                 c->press_timer = sd_event_source_disable_unref(c->press_timer);
                 return 0;
         }
+        if (!c->armed && usec >= c->pressing_since + UNKNOWN_FACTS_GRACE_USEC) {
+                c->press_timer = sd_event_source_disable_unref(c->press_timer);
+                log_info("VM %s: its guest did not say it listens to the power button.", c->vm->def->name);
+                c->give_up(c->vm);
+                return 0;
+        }
         (void) c->press(c->vm);
         if (sd_event_source_set_time_relative(s, PRESS_INTERVAL_USEC) < 0 ||
             sd_event_source_set_enabled(s, SD_EVENT_ONESHOT) < 0)
@@ -223,12 +242,14 @@ static int on_press_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         return 0;
 }
 
-int guest_channel_press_until_heard(Vm *vm, int (*press)(Vm *vm)) {
+int guest_channel_press_until_heard(Vm *vm, int (*press)(Vm *vm), void (*give_up)(Vm *vm)) {
         GuestChannel *c = vm->guest_channel;
 
         if (!c || c->stopping || c->press_timer)
                 return 0;
         c->press = press;
+        c->give_up = give_up;
+        c->pressing_since = g_get_monotonic_time();
         return sd_event_add_time_relative(vm->manager->event, &c->press_timer, CLOCK_MONOTONIC, PRESS_INTERVAL_USEC, 0,
                                           on_press_timer, c);
 }

@@ -841,7 +841,7 @@ int vm_start(Vm *vm, sd_bus_message *call, bool wait, sd_bus_error *error) {
 
         /* Before the hypervisor: QEMU connects at once. Without it the VM runs, but every
          * stop is systemd's (no guest can say it listens to the power button). */
-        r = guest_channel_open(vm, runtime_dir, backend->guest_channel_socket, vmm_uid);
+        r = guest_channel_open(vm, runtime_dir, backend->guest_channel_socket, vmm_uid, false);
         if (r < 0)
                 log_warning("VM %s: cannot listen on its guest channel: %s", def->name, strerror(-r));
 
@@ -1032,6 +1032,18 @@ static void on_power_off_failed(Manager *m, const char *vm_name, const char *mes
                 log_error("Cannot stop %s: %s", unit, error.message);
 }
 
+/* A guest found running that never said it listens to the power button. */
+static void stop_unit_now(Vm *vm) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        g_autofree char *unit = vm_unit_name(vm->def->name);
+
+        if (vm->state != VM_STATE_STOPPING)
+                return;
+        vm->stop_timer = sd_event_source_disable_unref(vm->stop_timer);
+        if (systemd_stop_unit(vm->manager, unit, &error) < 0)
+                log_error("Cannot stop %s: %s", unit, error.message);
+}
+
 /* The power button again: pressed just before the guest opened it, it was lost. */
 static int press_power_button_again(Vm *vm) {
         g_autofree char *runtime_dir = vm_runtime_dir(vm->def->name);
@@ -1057,7 +1069,7 @@ int vm_stop(Vm *vm, sd_bus_message *call, bool force, sd_bus_error *error) {
         } else if (!vm->stop_requested) {
                 if (vm->state == VM_STATE_STARTING || !vm->backend)
                         r = systemd_stop_unit(m, unit, error);
-                else if (!guest_channel_armed(vm)) {
+                else if (!guest_channel_armed(vm) && !guest_channel_facts_unknown(vm)) {
                         /* Nothing would hear the button: the guest is still booting (its
                          * root is ephemeral and it mounts a volume only once it listens). */
                         log_info("VM %s: its guest does not listen to the power button yet; stopping its unit.",
@@ -1073,7 +1085,8 @@ int vm_stop(Vm *vm, sd_bus_message *call, bool force, sd_bus_error *error) {
                                 r = sd_event_add_time_relative(m->event, &vm->stop_timer, CLOCK_MONOTONIC,
                                                                m->config->stop_timeout_sec * G_USEC_PER_SEC, 0,
                                                                on_stop_timeout, vm);
-                                if (r >= 0 && guest_channel_press_until_heard(vm, press_power_button_again) < 0)
+                                if (r >= 0 && guest_channel_press_until_heard(vm, press_power_button_again,
+                                                                              stop_unit_now) < 0)
                                         log_warning("VM %s: cannot repeat the power button.", vm->def->name);
                         }
                 }
@@ -1143,7 +1156,7 @@ void vm_runtime_reconcile(Manager *m) {
                 /* The hypervisor reconnects; its guest says again what holds. */
                 if (vm->backend && vm_hypervisor_uid(vm, &vmm_uid) >= 0) {
                         g_autofree char *runtime_dir = vm_runtime_dir(vm->def->name);
-                        r = guest_channel_open(vm, runtime_dir, vm->backend->guest_channel_socket, vmm_uid);
+                        r = guest_channel_open(vm, runtime_dir, vm->backend->guest_channel_socket, vmm_uid, true);
                         if (r < 0)
                                 log_warning("VM %s: cannot listen on its guest channel: %s", vm->def->name,
                                             strerror(-r));
