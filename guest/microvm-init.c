@@ -843,6 +843,9 @@ static void poll_once(Init *init, int cap_ms) {
         }
         if (now - init->booted_at < POWER_BUTTON_RESCAN_FOR_MS)
                 scan_power_buttons(init, false);
+        /* A button that appeared after arm() gave up waiting for it. */
+        if (init->buttons.n > 0 && !init->channel.facts[MVM_GUEST_WORD_ARMED])
+                guest_channel_say(&init->channel, MVM_GUEST_WORD_ARMED);
         service_channel(init, now);
         watch_sshd(init, now);
 
