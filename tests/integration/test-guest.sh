@@ -402,7 +402,8 @@ t_stop_early_volume() {
         timed_verb "$STOP_TIMEOUT_SEC" alice stop myvm
         expect_eq "State of myvm" "$(vm_prop myvm State)" stopped
         expect_eq "FailureReason of myvm" "$(vm_prop myvm FailureReason)" ""
-        run_log "$run" | grep -F 'microvm-init:' | tail -n 3 | sed 's/^/  | /'
+        # Often nothing: the guest's kernel was still booting.
+        run_log "$run" | grep -F 'microvm-init:' | tail -n 3 | sed 's/^/  | /' || true
         volume_clean
 
         timed_verb 200 alice start myvm
