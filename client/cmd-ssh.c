@@ -349,10 +349,10 @@ static GPtrArray *build_ssh_argv(const Args *args, const char *known_hosts, cons
         g_ptr_array_add(argv, g_strdup("UpdateHostKeys=no"));
         g_ptr_array_add(argv, g_strdup("-o"));
         g_ptr_array_add(argv, g_strdup("CheckHostIP=no"));
-        /* Connecting and the greeting: a guest under software emulation on a busy host
-         * takes seconds for each new connection, Ready or not. */
+        /* Ready says that sshd listens, not that it answers yet: under emulation its first
+         * greeting takes many seconds. The wait's own budget bounds it. */
         g_ptr_array_add(argv, g_strdup("-o"));
-        g_ptr_array_add(argv, g_strdup("ConnectTimeout=30"));
+        g_ptr_array_add(argv, g_strdup_printf("ConnectTimeout=%" PRIu64, MAX(args->timeout_sec, (uint64_t) 5)));
         g_ptr_array_add(argv, g_strdup("-o"));
         g_ptr_array_add(argv, g_strdup("LogLevel=ERROR"));
         g_ptr_array_add(argv, g_strdup("-p"));

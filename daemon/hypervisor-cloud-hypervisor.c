@@ -5,12 +5,18 @@
 #include "hypervisor.h"
 #include "log.h"
 #include "manager.h"
+#include "mvm-guest-channel.h"
 
 #include <glib.h>
 #include <string.h>
 
 #define API_SOCKET "api.sock"
 #define CONSOLE_SOCKET "console.sock"
+#define VSOCK_SOCKET "vsock.sock"
+/* A guest's vsock connection to the host's port P arrives on VSOCK_SOCKET_P. */
+#define GUEST_CHANNEL_SOCKET VSOCK_SOCKET "_" G_STRINGIFY(MVM_GUEST_CHANNEL_VSOCK_PORT)
+/* Hybrid vsock: the CID is the guest's own, seen by no other VM; any >= 3 will do. */
+#define GUEST_CID 3
 #define API_TIMEOUT_USEC (5 * G_USEC_PER_SEC)
 
 static char **ch_build_argv(const VmLaunch *l) {
@@ -43,6 +49,10 @@ static char **ch_build_argv(const VmLaunch *l) {
         /* Serial to stdout (the unit's journal); the virtio console is the interactive one. */
         argv_add_many(b, "--serial", "tty", "--console", NULL);
         argv_addf(b, "socket=%s/" CONSOLE_SOCKET, l->runtime_dir);
+        /* The guest channel (common/mvm-guest-channel.h): no named virtio-serial ports
+         * here, the guest connects over vsock. */
+        argv_add(b, "--vsock");
+        argv_addf(b, "cid=%u,socket=%s/" VSOCK_SOCKET, GUEST_CID, l->runtime_dir);
         return argv_end(b);
 }
 
@@ -124,6 +134,7 @@ const HypervisorBackend hypervisor_cloud_hypervisor = {
         .name = "cloud-hypervisor",
         .needs_kvm = true,
         .control_socket = API_SOCKET,
+        .guest_channel_socket = GUEST_CHANNEL_SOCKET,
         .build_argv = ch_build_argv,
         .power_off = ch_power_off,
         .query_state = ch_query_state,

@@ -4,6 +4,7 @@
 #include "fs-util.h"
 #include "hypervisor.h"
 #include "log.h"
+#include "mvm-guest-channel.h"
 #include "mvm-json.h"
 #include "mvm-macro.h"
 
@@ -15,6 +16,7 @@
 
 #define QMP_SOCKET "qmp.sock"
 #define CONSOLE_SOCKET "console.sock"
+#define GUEST_CHANNEL_SOCKET "guest.sock"
 /* QEMU's monitor answers from its main loop at once; a hung QEMU costs at most this
  * per step before the stop falls back to systemd. */
 #define QMP_TIMEOUT_SEC 2
@@ -68,6 +70,11 @@ static char **qemu_build_argv(const VmLaunch *l) {
         argv_addf(b, "socket,id=console,path=%s/" CONSOLE_SOCKET ",server=on,wait=off",
                                                l->runtime_dir);
         argv_add_many(b, "-device", "virtconsole,chardev=console", NULL);
+        /* The guest channel (common/mvm-guest-channel.h): QEMU connects to microvmd's
+         * socket, and again every second after microvmd restarted. */
+        argv_add(b, "-chardev");
+        argv_addf(b, "socket,id=guest,path=%s/" GUEST_CHANNEL_SOCKET ",reconnect=1", l->runtime_dir);
+        argv_add_many(b, "-device", "virtserialport,chardev=guest,name=" MVM_GUEST_CHANNEL_PORT_NAME, NULL);
         argv_add(b, "-qmp");
         argv_addf(b, "unix:%s/" QMP_SOCKET ",server=on,wait=off", l->runtime_dir);
         return argv_end(b);
@@ -191,6 +198,7 @@ const HypervisorBackend hypervisor_qemu = {
         .name = "qemu",
         .needs_kvm = false,
         .control_socket = QMP_SOCKET,
+        .guest_channel_socket = GUEST_CHANNEL_SOCKET,
         .build_argv = qemu_build_argv,
         .power_off = qemu_power_off,
         .query_state = qemu_query_state,

@@ -48,6 +48,7 @@ typedef struct HypervisorBackend {
         const char *name;             /* "cloud-hypervisor", "qemu": the Hypervisor property */
         bool needs_kvm;
         const char *control_socket;   /* file in the runtime dir; present = the hypervisor is up */
+        const char *guest_channel_socket; /* in the runtime dir: microvmd listens, the hypervisor connects */
         char **(*build_argv)(const VmLaunch *launch);
         /* Presses the guest's power button. < 0 if the request could not be sent. */
         int (*power_off)(Manager *m, const char *vm_name, const char *runtime_dir, PowerOffFailed failed);

@@ -27,8 +27,6 @@ static void set_ready(Vm *vm, bool ready) {
         if (vm->ready == ready)
                 return;
         vm->ready = ready;
-        if (ready)
-                log_info("VM %s is ready: its SSH server answers.", vm->def->name);
         if (vm->manager->bus)
                 (void) sd_bus_emit_properties_changed(vm->manager->bus, vm->object_path, MVM_VM_INTERFACE, "Ready",
                                                       NULL);
@@ -45,6 +43,8 @@ static int on_probe_io(sd_event_source *s, int fd, uint32_t revents, void *userd
                 return 0; /* connected, banner not there yet */
         probe_close(vm);
         if (n >= 4 && strncmp(banner, "SSH-", 4) == 0) {
+                if (!vm->ready)
+                        log_info("VM %s is ready: its SSH server answers.", vm->def->name);
                 set_ready(vm, true);
                 vm->ready_timer = sd_event_source_disable_unref(vm->ready_timer);
         }
@@ -87,6 +87,15 @@ void vm_ready_watch_start(Vm *vm) {
         if (sd_event_add_time_relative(vm->manager->event, &vm->ready_timer, CLOCK_MONOTONIC, PROBE_INTERVAL_USEC, 0,
                                        on_probe_timer, vm) < 0)
                 log_warning("VM %s: cannot watch for its SSH server.", vm->def->name);
+}
+
+void vm_ready_from_guest(Vm *vm) {
+        if (vm->ready)
+                return;
+        vm->ready_timer = sd_event_source_disable_unref(vm->ready_timer);
+        probe_close(vm);
+        log_info("VM %s is ready: its guest says its SSH server listens.", vm->def->name);
+        set_ready(vm, true);
 }
 
 void vm_ready_watch_stop(Vm *vm) {

@@ -7,3 +7,6 @@ typedef struct Vm Vm;
  * runs, and sets the Ready property when an SSH banner comes back. */
 void vm_ready_watch_start(Vm *vm);
 void vm_ready_watch_stop(Vm *vm);
+
+/* The guest said its sshd listens (on the guest channel): Ready now, no more knocking. */
+void vm_ready_from_guest(Vm *vm);

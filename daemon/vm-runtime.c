@@ -2,6 +2,7 @@
 #include "config.h"
 #include "credentials.h"
 #include "fs-util.h"
+#include "guest-channel.h"
 #include "hypervisor.h"
 #include "user-limits.h"
 #include "log.h"
@@ -915,6 +916,12 @@ int vm_start(Vm *vm, sd_bus_message *call, bool wait, sd_bus_error *error) {
                         goto fail;
         }
 
+        /* Before the hypervisor: QEMU connects at once. Without it the VM runs, but every
+         * stop is systemd's (no guest can say it listens to the power button). */
+        r = guest_channel_open(vm, runtime_dir, backend->guest_channel_socket, vmm_uid, false);
+        if (r < 0)
+                log_warning("VM %s: cannot listen on its guest channel: %s", def->name, strerror(-r));
+
         HypervisorUnitData hd = {
                 .vm = vm, .backend = backend, .argv = argv, .runtime_dir = runtime_dir, .shares = &shares, .volume = volume,
                 .vmm_uid = vmm_uid,
@@ -956,6 +963,7 @@ fail:
                 sd_bus_error_free(error);
                 sd_bus_error_move(error, &wrapped);
         }
+        guest_channel_close(vm);
         stop_share_units(m, def->name);
         runtime_dir_remove(def->name);
         if (tap) {
@@ -989,6 +997,7 @@ static void vm_finish(Vm *vm, VmState state, const char *reason) {
         bool timed_out = vm->start_timed_out;
 
         vm->stop_timer = sd_event_source_disable_unref(vm->stop_timer);
+        guest_channel_close(vm);
         stop_share_units(m, vm->def->name);
         runtime_dir_remove(vm->def->name);
         vm->backend = NULL;
@@ -1102,6 +1111,27 @@ static void on_power_off_failed(Manager *m, const char *vm_name, const char *mes
                 log_error("Cannot stop %s: %s", unit, error.message);
 }
 
+/* A guest found running that never said it listens to the power button. */
+static void stop_unit_now(Vm *vm) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        g_autofree char *unit = vm_unit_name(vm->def->name);
+
+        if (vm->state != VM_STATE_STOPPING)
+                return;
+        vm->stop_timer = sd_event_source_disable_unref(vm->stop_timer);
+        if (systemd_stop_unit(vm->manager, unit, &error) < 0)
+                log_error("Cannot stop %s: %s", unit, error.message);
+}
+
+/* The power button again: pressed just before the guest opened it, it was lost. */
+static int press_power_button_again(Vm *vm) {
+        g_autofree char *runtime_dir = vm_runtime_dir(vm->def->name);
+
+        if (vm->state != VM_STATE_STOPPING || !vm->backend)
+                return 0;
+        return vm->backend->power_off(vm->manager, vm->def->name, runtime_dir, on_power_off_failed);
+}
+
 int vm_stop(Vm *vm, sd_bus_message *call, bool force, sd_bus_error *error) {
         Manager *m = vm->manager;
         g_autofree char *unit = vm_unit_name(vm->def->name);
@@ -1118,16 +1148,26 @@ int vm_stop(Vm *vm, sd_bus_message *call, bool force, sd_bus_error *error) {
         } else if (!vm->stop_requested) {
                 if (vm->state == VM_STATE_STARTING || !vm->backend)
                         r = systemd_stop_unit(m, unit, error);
-                else {
+                else if (!guest_channel_armed(vm) && !guest_channel_facts_unknown(vm)) {
+                        /* Nothing would hear the button: the guest is still booting (its
+                         * root is ephemeral and it mounts a volume only once it listens). */
+                        log_info("VM %s: its guest does not listen to the power button yet; stopping its unit.",
+                                 vm->def->name);
+                        r = systemd_stop_unit(m, unit, error);
+                } else {
                         r = vm->backend->power_off(m, vm->def->name, runtime_dir, on_power_off_failed);
                         if (r < 0) {
                                 log_warning("VM %s: cannot press the power button (%s); stopping its unit.",
                                             vm->def->name, strerror(-r));
                                 r = systemd_stop_unit(m, unit, error);
-                        } else
+                        } else {
                                 r = sd_event_add_time_relative(m->event, &vm->stop_timer, CLOCK_MONOTONIC,
                                                                m->config->stop_timeout_sec * G_USEC_PER_SEC, 0,
                                                                on_stop_timeout, vm);
+                                if (r >= 0 && guest_channel_press_until_heard(vm, press_power_button_again,
+                                                                              stop_unit_now) < 0)
+                                        log_warning("VM %s: cannot repeat the power button.", vm->def->name);
+                        }
                 }
                 if (r < 0)
                         return r;
@@ -1171,6 +1211,7 @@ void vm_runtime_reconcile(Manager *m) {
                 Vm *vm = value;
                 g_autofree char *unit = vm_unit_name(vm->def->name);
                 UnitStatus st = {};
+                uid_t vmm_uid;
                 int r;
 
                 r = systemd_get_unit_status(m, unit, &st);
@@ -1191,6 +1232,14 @@ void vm_runtime_reconcile(Manager *m) {
                         uint32_t a;
                         if (mvm_ipv4_parse(vm->def->ip_address, &a) >= 0)
                                 vm->tap = mvm_tap_name(&m->subnet, a);
+                }
+                /* The hypervisor reconnects; its guest says again what holds. */
+                if (vm->backend && vm_hypervisor_uid(vm, &vmm_uid) >= 0) {
+                        g_autofree char *runtime_dir = vm_runtime_dir(vm->def->name);
+                        r = guest_channel_open(vm, runtime_dir, vm->backend->guest_channel_socket, vmm_uid, true);
+                        if (r < 0)
+                                log_warning("VM %s: cannot listen on its guest channel: %s", vm->def->name,
+                                            strerror(-r));
                 }
                 if (strcmp(st.active_state, "active") == 0 || strcmp(st.active_state, "reloading") == 0) {
                         vm->state = VM_STATE_RUNNING;

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "guest-channel.h"
 #include "vm.h"
 #include "manager.h"
 #include "mvm-dbus.h"
@@ -32,6 +33,7 @@ void vm_free(Vm *vm) {
         if (!vm)
                 return;
         sd_event_source_disable_unref(vm->stop_timer);
+        guest_channel_close(vm);
         sd_event_source_disable_unref(vm->ready_timer);
         sd_event_source_disable_unref(vm->ready_io);
         if (vm->ready_fd >= 0)

@@ -10,6 +10,7 @@
 
 typedef struct Manager Manager;
 typedef struct HypervisorBackend HypervisorBackend;
+typedef struct GuestChannel GuestChannel;
 
 /* The lifecycle states of the API; in this version every VM is stopped. */
 typedef enum VmState {
@@ -48,6 +49,7 @@ typedef struct Vm {
         sd_event_source *ready_io;
         int ready_fd;
         uint64_t ready_probe_started;      /* CLOCK_MONOTONIC */
+        GuestChannel *guest_channel;       /* while running: what its guest says (guest-channel.c) */
 } Vm;
 
 Vm *vm_new(Manager *m, MvmVmDef *def);

@@ -34,6 +34,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "channel.h"
 #include "cmdline.h"
 #include "etc.h"
 #include "log.h"
@@ -60,6 +61,19 @@
 #define SERVICE_MAX_BACKOFF_MS 60000
 #define POWER_BUTTON_RESCAN_MS 500
 #define POWER_BUTTON_RESCAN_FOR_MS 10000
+/* At boot: how long to wait for the power button and the guest channel to appear. */
+#define ARM_WAIT_MS 2000
+#define ARM_POLL_MS 20
+/* The channel is looked for this long after boot (a host without one: no spinning). */
+#define CHANNEL_OPEN_FOR_MS 60000
+#define CHANNEL_RETRY_MS 200
+/* sshd's listening socket is looked for this often (Ready within this of it), then
+ * less often after a while (an sshd that never listens). */
+#define SSHD_LISTEN_POLL_MS 20
+#define SSHD_LISTEN_FAST_FOR_MS 120000
+#define SSHD_LISTEN_SLOW_POLL_MS 1000
+#define SSH_PORT 22
+#define CHANNEL_PORTS_DIR "/sys/class/virtio-ports"
 
 typedef uint64_t msec_t;
 
@@ -76,6 +90,10 @@ static void sleep_ms(unsigned ms) {
         while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
                 ;
 }
+
+/* Waits ms during start-up while a power button press or SIGTERM still shuts down at
+ * once (defined with the main loop). */
+static void startup_wait_ms(unsigned ms);
 
 /* ---- file systems ---- */
 
@@ -176,7 +194,7 @@ static int mount_share(const char *tag, const char *target, unsigned long flags)
                                         strerror(-r));
                         return r;
                 }
-                sleep_ms(100);
+                startup_wait_ms(100);
         }
         return 0;
 }
@@ -304,6 +322,11 @@ typedef struct Init {
         char *shell_login_name; /* "-bash": a login shell */
         Service services[2];
         size_t n_services;
+        GuestChannel channel;   /* facts for the host: armed, ready, stopping */
+        msec_t channel_retry_at;
+        bool channel_opened;    /* once: from then on it is reopened whenever it goes */
+        bool sshd_listens;      /* told the host */
+        msec_t sshd_check_at;
 } Init;
 
 static void reap_children(Init *init) {
@@ -398,6 +421,8 @@ static void sync_and_unmount(Init *init) {
 
 static _Noreturn void shut_down(Init *init, const char *why) {
         guest_log("%s, shutting down", why);
+        /* The host stops pressing the button. */
+        guest_channel_say(&init->channel, MVM_GUEST_WORD_STOPPING);
         for (size_t i = 0; i < init->n_services; i++) {
                 Service *s = &init->services[i];
                 s->enabled = false;
@@ -469,7 +494,7 @@ static int wait_for_block_device(const char *path, unsigned ms) {
         while (stat(path, &st) < 0 || !S_ISBLK(st.st_mode)) {
                 if (now_ms() >= deadline)
                         return -ENODEV;
-                sleep_ms(100);
+                startup_wait_ms(100);
         }
         return 0;
 }
@@ -650,7 +675,7 @@ static void setup_services(Init *init) {
 
         /* The console shell is root's; only the VM's owner may open the console. */
         for (int i = 0; i < 10 && access(CONSOLE_TTY, F_OK) < 0; i++)
-                sleep_ms(100);
+                startup_wait_ms(100);
         if (access(CONSOLE_TTY, F_OK) < 0)
                 guest_log("no virtio console (%s), no console shell", CONSOLE_TTY);
         else if (init->shell && access(init->shell, X_OK) == 0 &&
@@ -748,37 +773,178 @@ static int next_timeout(Init *init, msec_t now) {
         return next <= now ? 0 : (int) (next - now);
 }
 
-static _Noreturn void main_loop(Init *init) {
-        for (;;) {
-                struct pollfd fds[1 + GUEST_POWER_BUTTONS_MAX];
-                size_t n = 0;
-                msec_t now = now_ms();
+/* The guest channel: looked for while the guest is young, reopened whenever it went;
+ * what the host has not heard is sent again. */
+static bool channel_wanted(Init *init, msec_t now) {
+        return init->channel.fd >= 0 || init->channel_opened || now - init->booted_at < CHANNEL_OPEN_FOR_MS;
+}
 
-                for (size_t i = 0; i < init->n_services; i++) {
-                        Service *s = &init->services[i];
-                        if (s->enabled && s->pid == 0 && s->restart_at && s->restart_at <= now)
-                                service_start(s);
-                }
-                if (now - init->booted_at < POWER_BUTTON_RESCAN_FOR_MS)
-                        scan_power_buttons(init, false);
+static void service_channel(Init *init, msec_t now) {
+        GuestChannel *c = &init->channel;
 
-                /* A negative fd (no signalfd) is skipped by poll. */
-                fds[n++] = (struct pollfd) { .fd = init->signal_fd, .events = POLLIN };
-                for (size_t i = 0; i < init->buttons.n; i++)
-                        fds[n++] = (struct pollfd) { .fd = init->buttons.fds[i], .events = POLLIN };
-
-                if (poll(fds, n, next_timeout(init, now_ms())) < 0) {
-                        if (errno != EINTR)
-                                sleep_ms(100); /* never spin */
-                        continue;
-                }
-                if (fds[0].revents & POLLIN)
-                        handle_signals(init);
-                reap_children(init);
-                for (size_t i = 1; i < n; i++)
-                        if ((fds[i].revents & POLLIN) && power_button_read(fds[i].fd))
-                                shut_down(init, "power button");
+        if (now < init->channel_retry_at || !channel_wanted(init, now))
+                return;
+        init->channel_retry_at = now + CHANNEL_RETRY_MS;
+        if (c->fd < 0) {
+                if (guest_channel_open(c, CHANNEL_PORTS_DIR) < 0)
+                        return;
+                if (!init->channel_opened)
+                        guest_log("guest channel open (%s)", c->vsock ? "vsock" : "virtio-serial");
+                init->channel_opened = true;
         }
+        (void) guest_channel_flush(c);
+}
+
+static bool channel_needs_timer(Init *init, msec_t now) {
+        return channel_wanted(init, now) && guest_channel_poll_fd(&init->channel) < 0;
+}
+
+static const Service *sshd_service(Init *init) {
+        for (size_t i = 0; i < init->n_services; i++)
+                if (strcmp(init->services[i].name, "sshd") == 0 && init->services[i].enabled)
+                        return &init->services[i];
+        return NULL;
+}
+
+static bool tcp_port_listens(unsigned port) {
+        static const char *const tables[] = { "/proc/net/tcp", "/proc/net/tcp6" };
+        /* A booting guest has a few sockets; the listening ones come first anyway. */
+        static char buf[65536];
+
+        for (size_t i = 0; i < MVM_ELEMENTSOF(tables); i++) {
+                _cleanup_close_ int fd = open(tables[i], O_RDONLY | O_CLOEXEC);
+                size_t have = 0;
+                ssize_t n;
+
+                if (fd < 0)
+                        continue;
+                while (have < sizeof(buf) - 1 && (n = read(fd, buf + have, sizeof(buf) - 1 - have)) > 0)
+                        have += (size_t) n;
+                buf[have] = '\0';
+                if (guest_tcp_table_listens(buf, port))
+                        return true;
+        }
+        return false;
+}
+
+/* Ready: the host hears it as soon as sshd listens (no connection to sshd: nothing
+ * forked, nothing logged). */
+static void watch_sshd(Init *init, msec_t now) {
+        const Service *sshd = sshd_service(init);
+
+        if (init->sshd_listens || !sshd || sshd->pid <= 0 || now < init->sshd_check_at)
+                return;
+        init->sshd_check_at = now + (now - sshd->started_at < SSHD_LISTEN_FAST_FOR_MS ? SSHD_LISTEN_POLL_MS :
+                                                                                       SSHD_LISTEN_SLOW_POLL_MS);
+        if (!tcp_port_listens(SSH_PORT))
+                return;
+        init->sshd_listens = true;
+        guest_log("sshd listens on port %d", SSH_PORT);
+        guest_channel_say(&init->channel, MVM_GUEST_WORD_READY);
+}
+
+/* One round of the loop: at most cap_ms (-1: none) waiting. Never returns when a
+ * press or a signal shuts the guest down. */
+static void poll_once(Init *init, int cap_ms) {
+        struct pollfd fds[2 + GUEST_POWER_BUTTONS_MAX];
+        size_t n = 0, first_button, channel_index = SIZE_MAX;
+        msec_t now = now_ms();
+        int timeout, channel_fd;
+
+        for (size_t i = 0; i < init->n_services; i++) {
+                Service *s = &init->services[i];
+                if (s->enabled && s->pid == 0 && s->restart_at && s->restart_at <= now)
+                        service_start(s);
+        }
+        if (now - init->booted_at < POWER_BUTTON_RESCAN_FOR_MS)
+                scan_power_buttons(init, false);
+        /* A button that appeared after arm() gave up waiting for it. */
+        if (init->buttons.n > 0 && !init->channel.facts[MVM_GUEST_WORD_ARMED])
+                guest_channel_say(&init->channel, MVM_GUEST_WORD_ARMED);
+        service_channel(init, now);
+        watch_sshd(init, now);
+
+        /* A negative fd (no signalfd) is skipped by poll. */
+        fds[n++] = (struct pollfd) { .fd = init->signal_fd, .events = POLLIN };
+        first_button = n;
+        for (size_t i = 0; i < init->buttons.n; i++)
+                fds[n++] = (struct pollfd) { .fd = init->buttons.fds[i], .events = POLLIN };
+        /* Asks for nothing: a hang-up (the host went) is reported anyway. */
+        channel_fd = guest_channel_poll_fd(&init->channel);
+        if (channel_fd >= 0) {
+                channel_index = n;
+                fds[n++] = (struct pollfd) { .fd = channel_fd, .events = 0 };
+        }
+
+        now = now_ms();
+        timeout = next_timeout(init, now);
+        if (channel_needs_timer(init, now) && (timeout < 0 || timeout > CHANNEL_RETRY_MS))
+                timeout = CHANNEL_RETRY_MS;
+        if (!init->sshd_listens && sshd_service(init) && (timeout < 0 || timeout > SSHD_LISTEN_POLL_MS))
+                timeout = SSHD_LISTEN_POLL_MS;
+        if (cap_ms >= 0 && (timeout < 0 || timeout > cap_ms))
+                timeout = cap_ms;
+
+        if (poll(fds, n, timeout) < 0) {
+                if (errno != EINTR)
+                        sleep_ms(100); /* never spin */
+                return;
+        }
+        if (fds[0].revents & POLLIN)
+                handle_signals(init);
+        reap_children(init);
+        for (size_t i = first_button; i < first_button + init->buttons.n; i++)
+                if ((fds[i].revents & POLLIN) && power_button_read(fds[i].fd))
+                        shut_down(init, "power button");
+        if (channel_index != SIZE_MAX && fds[channel_index].revents)
+                guest_channel_on_revents(&init->channel, fds[channel_index].revents);
+}
+
+static _Noreturn void main_loop(Init *init) {
+        for (;;)
+                poll_once(init, -1);
+}
+
+static Init *startup_init;
+
+static void startup_wait_ms(unsigned ms) {
+        msec_t deadline = now_ms() + ms;
+
+        if (!startup_init) {
+                sleep_ms(ms);
+                return;
+        }
+        do {
+                msec_t now = now_ms();
+                poll_once(startup_init, deadline > now ? (int) (deadline - now) : 0);
+        } while (now_ms() < deadline);
+}
+
+/* Before anything that must end cleanly (the volume): open the power button, then tell
+ * the host the guest listens. Until then the host stops the VM without asking, which
+ * loses nothing (the root is ephemeral, nothing is mounted from a disk yet). */
+static void arm(Init *init) {
+        msec_t deadline = now_ms() + ARM_WAIT_MS;
+        GuestChannel *c = &init->channel;
+
+        for (;;) {
+                power_buttons_scan(&init->buttons, "/dev/input");
+                if (c->fd < 0 && guest_channel_open(c, CHANNEL_PORTS_DIR) >= 0)
+                        init->channel_opened = true;
+                if ((init->buttons.n > 0 && c->fd >= 0) || now_ms() >= deadline)
+                        break;
+                sleep_ms(ARM_POLL_MS);
+        }
+        if (init->buttons.n == 0) {
+                guest_log_error("no power button input device yet; the host cannot stop the guest gracefully");
+                return;
+        }
+        guest_channel_say(c, MVM_GUEST_WORD_ARMED);
+        if (c->fd >= 0)
+                guest_log("power button armed (%s); told the host on the guest channel (%s)",
+                          init->buttons.paths[0], c->vsock ? "vsock" : "virtio-serial");
+        else
+                guest_log("power button armed (%s); no guest channel yet", init->buttons.paths[0]);
 }
 
 int main(int argc, char *argv[]) {
@@ -802,13 +968,15 @@ int main(int argc, char *argv[]) {
         /* Keep the kernel's informational messages off the console: errors still show. */
         write_string_file("/proc/sys/kernel/printk", "3");
 
+        guest_channel_init(&init.channel, true);
         guest_config_init(&init.config);
         read_cmdline(&init);
         guest_log("booted %s", init.config.name);
 
         load_modules();
-        /* Open the power button early: a press before that is lost. */
-        power_buttons_scan(&init.buttons, "/dev/input");
+        arm(&init);
+        /* From here on a press or SIGTERM is heard during the waits of the start-up. */
+        startup_init = &init;
 
         mount_shares(&init);
         configure_system(&init);

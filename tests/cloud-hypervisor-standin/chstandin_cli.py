@@ -349,6 +349,31 @@ CONSOLE_VALUELESS = ("off", "pty", "tty", "null")
 CONSOLE_VALUE = ("file", "socket")
 
 
+# The stand-in has no vsock device (no vhost-vsock on the test machines): it carries a
+# guest's connections to the host's port GUEST_VSOCK_PORT (microvmd's guest channel) only,
+# over a virtio-serial port named GUEST_VSOCK_PORT_NAME, to the unix socket
+# "SOCKET_PORT" as cloud-hypervisor's hybrid vsock would (see README.md).
+GUEST_VSOCK_PORT = 1024
+GUEST_VSOCK_PORT_NAME = "org.microvm.guest"
+# CIDs 0 (hypervisor), 1 (local), 2 (host) and -1 (any) cannot be a guest's.
+VSOCK_SPECIAL_CIDS = (0, 1, 2, 0xFFFFFFFF)
+
+
+def parse_vsock(text):
+        p = parse_with("vsock", ("socket", "cid") + PCI_OPTIONS_IOMMU, text)
+        socket = p.get("socket")
+        if socket is None:
+                raise chain_error("Error parsing --vsock: socket missing")
+        cid = convert(p, "vsock", "cid", U32)
+        if cid is None:
+                raise chain_error("Error parsing --vsock: cid missing")
+        iommu = convert(p, "vsock", "iommu", toggle, False)
+        refuse_unhonoured(p, "vsock", ("socket", "cid", "id", "iommu"))
+        if iommu:
+                raise chain_error("Error parsing --vsock", "iommu is not implemented by the stand-in")
+        return {"cid": cid, "socket": socket, "id": p.get("id")}
+
+
 def parse_console_common(option, text, extra_keys):
         p = parse_with(option, CONSOLE_VALUE + extra_keys, text, valueless=CONSOLE_VALUELESS)
         c = {"mode": None, "file": None, "socket": None}
@@ -396,7 +421,7 @@ SET, APPEND, FLAG, COUNT = "set", "append", "flag", "count"
 OPTIONS = {
         "api-socket": SET, "cmdline": SET, "console": SET, "cpus": SET, "disk": APPEND,
         "event-monitor": SET, "fs": APPEND, "initramfs": SET, "kernel": SET, "memory": SET,
-        "net": APPEND, "seccomp": SET, "serial": SET, "version": FLAG, "watchdog": FLAG,
+        "net": APPEND, "seccomp": SET, "serial": SET, "version": FLAG, "vsock": SET, "watchdog": FLAG,
         "help": FLAG,
 }
 SHORT = {"v": "v", "V": "version", "h": "help"}
@@ -406,14 +431,14 @@ NOT_IMPLEMENTED = (
         "balloon", "debug-console", "device", "firmware", "generic-vhost-user", "landlock",
         "landlock-rules", "log-file", "log-format", "memory-zone", "no-shutdown", "numa",
         "pci-segment", "platform", "pmem", "pvpanic", "rate-limit-group", "restore", "rng", "rtc",
-        "tpm", "user-device", "vdpa", "vsock", "dbus-object-path", "dbus-service-name",
+        "tpm", "user-device", "vdpa", "dbus-object-path", "dbus-service-name",
         "dbus-system-bus", "gdb", "igvm", "host-data", "ivshmem", "fw-cfg-config",
         "pvmemcontrol",
 )
 
 # clap's ArgGroup "vm-config" (requires "vm-payload" = --kernel/--firmware).
 VM_CONFIG_GROUP = ("cmdline", "console", "cpus", "disk", "fs", "initramfs", "memory", "net",
-                   "serial", "watchdog")
+                   "serial", "vsock", "watchdog")
 
 SECCOMP_VALUES = ("true", "false", "log", "errno")
 
@@ -441,9 +466,10 @@ Options (the subset of cloud-hypervisor v%s that this stand-in implements):
       --serial <serial>                off|null|pty|tty|file=</path/to/a/file>|socket=</path/to/a/socket> [default: null]
   -v...                                Sets the level of debugging output
   -V, --version                        Print version
+      --vsock <vsock>                  cid=<context_id>,socket=<socket_path>,id=<device_id> (the stand-in carries guest connections to host port %d only)
       --watchdog                       Enable a watchdog device
   -h, --help                           Print help
-""" % VERSION
+""" % (VERSION, GUEST_VSOCK_PORT)
 
 
 class HelpRequested(Exception):
@@ -632,6 +658,10 @@ def validate_vm(vm):
                 queue_size(f["queue_size"])
                 identifier(f["id"])
         identifier(vm["console"].get("id"))
+        if vm["vsock"] is not None:
+                if vm["vsock"]["cid"] in VSOCK_SPECIAL_CIDS:
+                        fail("%d is a special VSOCK CID" % vm["vsock"]["cid"])
+                identifier(vm["vsock"]["id"])
         if mem["hugepage_size"] is not None:
                 if not mem["hugepages"]:
                         fail("Huge page size specified but huge pages not enabled")
@@ -666,6 +696,7 @@ def parse_command_line(argv):
         vm["fs"] = [parse_fs(v) for v in m.get("fs", [])]
         vm["console"] = parse_console(m.get("console", DEFAULTS["console"]))
         vm["serial"] = parse_serial(m.get("serial", DEFAULTS["serial"]))
+        vm["vsock"] = parse_vsock(m["vsock"]) if "vsock" in m else None
         vm["cpus"] = parse_cpus(m.get("cpus", DEFAULTS["cpus"]))
         vm["memory"] = parse_memory(m.get("memory", DEFAULTS["memory"]))
         vm["payload"] = {"kernel": m["kernel"]}

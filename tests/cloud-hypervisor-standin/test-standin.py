@@ -133,6 +133,8 @@ def test_grammar():
                and c["seccomp"] == "log", "-vv, --seccomp log, --watchdog")
         parses(["--event-monitor", "path=/tmp/ev"], lambda c: c["event_monitor_path"] == "/tmp/ev",
                "--event-monitor path=")
+        parses(K + ["--vsock", "cid=3,socket=/tmp/v.sock"],
+               lambda c: c["vm"]["vsock"] == {"cid": 3, "socket": "/tmp/v.sock", "id": None}, "--vsock cid=,socket=")
 
         # Rejections: (args, exit code, text expected on stderr)
         FS_OK = ["--memory", "size=1G,shared=on"]
@@ -181,6 +183,12 @@ def test_grammar():
                 (["--api-socket", "fd=x"], 1, "Error parsing --api-socket"),
                 (["--event-monitor", "bogus=1"], 1, "Unknown option: bogus"),
                 (["--event-monitor", "x"], 1, "Unknown option: x"),
+                (K + ["--vsock", "cid=3"], 1, "Error parsing --vsock: socket missing"),
+                (K + ["--vsock", "socket=/v"], 1, "Error parsing --vsock: cid missing"),
+                (K + ["--vsock", "cid=x,socket=/v"], 1, "Unable to convert x for cid"),
+                (K + ["--vsock", "cid=2,socket=/v"], 1, "2 is a special VSOCK CID"),
+                (K + ["--vsock", "cid=3,socket=/v,bogus=1"], 1, "Unknown option: bogus"),
+                (K + ["--vsock", "cid=3,socket=/v", "--vsock", "cid=4,socket=/w"], 2, "cannot be used multiple times"),
         ]
         for args, code, text in cases:
                 rc, _, err = run_standin(args)
@@ -408,9 +416,29 @@ def test_runs(guest, workdir):
                         vfs.wait()
 
         # B: SIGTERM stops the VM and exits 0, QEMU included.
-        r = Run(guest, workdir, "vmb")
+        #    With --vsock, the guest's connection to host port 1024 arrives on SOCKET_1024 (the
+        #    test guest says "armed" there).
+        vsock = os.path.join(workdir, "vmb.vsock")
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(vsock + "_1024")
+        listener.listen(1)
+        listener.settimeout(90)
+        r = Run(guest, workdir, "vmb", extra=["--vsock", "cid=3,socket=" + vsock])
         try:
                 if ok(r.wait_for(MARKER + " vmb"), "B: guest boots", r.stderr()):
+                        data = b""
+                        try:
+                                conn, _ = listener.accept()
+                                conn.settimeout(90)
+                                while b"armed\n" not in data:
+                                        chunk = conn.recv(64)
+                                        if not chunk:
+                                                break
+                                        data += chunk
+                                conn.close()
+                        except OSError as e:
+                                data += repr(e).encode()
+                        ok(b"armed\n" in data, "--vsock: the guest's words arrive on SOCKET_1024", data)
                         qemu = r.qemu_pid()
                         r.proc.send_signal(signal.SIGTERM)
                         rc = r.wait_exit(30)
@@ -420,6 +448,7 @@ def test_runs(guest, workdir):
                         ok(not os.path.exists(r.api), "SIGTERM: API socket removed")
         finally:
                 r.kill()
+                listener.close()
 
         # C: PUT vmm.shutdown answers 200 and exits 0.
         r = Run(guest, workdir, "vmc")

@@ -11,7 +11,6 @@
 # neither. Needs openssh-server (the guest runs /usr/sbin/sshd from the share) and
 # git installed on the machine.
 #
-# Not tested: the optional persistent volume (not implemented yet).
 #
 # Usage: tests/integration/test-guest.sh [BUILD_DIR]
 #
@@ -59,6 +58,9 @@ VIRTIOFSD_KIND=""
 
 MARK_POWER_BUTTON="microvm-init: power button, shutting down"
 MARK_POWER_OFF="microvm-init: powering off"
+MARK_ARMED="microvm-init: power button armed"
+MARK_SSHD_LISTENS="microvm-init: sshd listens on port 22"
+VOLUME_IMAGE=/var/lib/microvm/volumes/myvm.img
 
 # ---------------------------------------------------------------- helpers
 
@@ -192,10 +194,19 @@ t_setup() {
 }
 
 t_start_ready() {
+        local run
         expect_eq "Ready of the stopped myvm" "$(vm_prop myvm Ready)" false
         timed_verb 200 alice start myvm
         wait_ready myvm
-        run_log "$(run_id myvm)" | grep -F 'microvm-init:' | sed 's/^/  | /'
+        run=$(run_id myvm)
+        run_log "$run" | grep -F 'microvm-init:' | sed 's/^/  | /'
+        # The guest says so on its channel as soon as sshd listens (before any knock on
+        # port 22 could get sshd's greeting).
+        run_has "$run" "$MARK_ARMED" || fail "the guest did not arm its power button ('$MARK_ARMED')"
+        run_has "$run" "$MARK_SSHD_LISTENS" || fail "the guest did not see sshd listen ('$MARK_SSHD_LISTENS')"
+        in_container journalctl -u microvmd -o cat --no-pager |
+                grep -qF "VM myvm is ready: its guest says its SSH server listens." ||
+                fail "Ready did not come from the guest's word on its channel"
 }
 
 # What serves the shares, and as whom: the property, and the processes themselves.
@@ -494,6 +505,45 @@ t_credentials_swapped() {
         client alice delete credvm2 >/dev/null
 }
 
+volume_clean() {
+        local out rc=0
+        out=$(in_container e2fsck -fn "$VOLUME_IMAGE" 2>&1) || rc=$?
+        echo "  e2fsck -fn $VOLUME_IMAGE -> exit $rc: $(tail -n 1 <<<"$out")"
+        ((rc == 0)) || { sed 's/^/    | /' <<<"$out"; fail "the volume's file system is not clean"; }
+}
+
+# Stops early in the guest's life, with its persistent volume: right after the start
+# (nothing in the guest listens yet: systemd stops it at once), and as soon as the guest
+# says it listens (the press is heard during its start-up). Either way the volume's file
+# system is clean.
+t_stop_early_volume() {
+        local run
+        state_is myvm stopped || fail "myvm is $(vm_prop myvm State), not stopped"
+        timed_verb 200 alice start myvm
+        run=$(run_id myvm)
+        timed_verb "$STOP_TIMEOUT_SEC" alice stop myvm
+        expect_eq "State of myvm" "$(vm_prop myvm State)" stopped
+        expect_eq "FailureReason of myvm" "$(vm_prop myvm FailureReason)" ""
+        # Often nothing: the guest's kernel was still booting.
+        run_log "$run" | grep -F 'microvm-init:' | tail -n 3 | sed 's/^/  | /' || true
+        volume_clean
+
+        timed_verb 200 alice start myvm
+        run=$(run_id myvm)
+        wait_until "$READY_TIMEOUT" run_has "$run" "$MARK_ARMED" || {
+                show_run_log "$run"
+                fail "the guest did not arm its power button"
+        }
+        timed_verb "$STOP_TIMEOUT_SEC" alice stop myvm
+        expect_eq "State of myvm" "$(vm_prop myvm State)" stopped
+        run_log "$run" | grep -F 'microvm-init:' | tail -n 4 | sed 's/^/  | /'
+        if ! run_has "$run" "$MARK_POWER_BUTTON" || ! run_has "$run" "$MARK_POWER_OFF"; then
+                show_run_log "$run"
+                fail "the guest that listened did not power off on the button"
+        fi
+        volume_clean
+}
+
 t_daemon_healthy() {
         local journal
         journal=$(in_container journalctl -u microvmd -o cat --no-pager)
@@ -599,6 +649,8 @@ main() {
         check "restart: files outside the workspace and the volume are gone; the workspace and the volume keep theirs" t_restart_ephemeral
         check "bob cannot ssh into alice's VM" t_bob_refused
         check "stop is graceful: power button, powering off, within StopTimeoutSec=$STOP_TIMEOUT_SEC" t_stop_graceful
+        check "stop right after start and while the guest starts: stopped, the volume's file system clean" \
+                t_stop_early_volume
         check "delete --purge removes the volume's image" t_purge_volume
         if [[ $VIRTIOFSD_KIND == rust ]]; then
                 check "credentials directory: the default, \$HOME, owned by alice, across restart and in two VMs" t_credentials

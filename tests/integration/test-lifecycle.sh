@@ -395,6 +395,86 @@ t_stop_graceful() {
         stop_and_verify myvm
 }
 
+# A stop right after the start, while the guest still boots: nothing in the guest listens
+# to the power button yet, so microvmd has systemd stop the unit at once instead of
+# pressing a button no one hears for StopTimeoutSec.
+t_stop_while_booting() {
+        local before after
+        state_is myvm running && stop_and_verify myvm
+        vm_verb alice start myvm
+        expect_running myvm
+        before=$(in_container journalctl -u microvmd -o cat --no-pager | grep -c "did not power off within") || true
+        timed_verb 45 alice stop myvm
+        expect_state myvm stopped
+        expect_eq "FailureReason of myvm" "$(vm_prop myvm FailureReason)" ""
+        expect_vm_gone myvm
+        in_container journalctl -u microvmd -o cat --no-pager | grep "VM myvm: its guest" | tail -n 2 | sed 's/^/  journal: /'
+        after=$(in_container journalctl -u microvmd -o cat --no-pager | grep -c "did not power off within") || true
+        expect_eq "stops that waited for StopTimeoutSec" "$after" "$before"
+}
+
+# The guest channel as root in the guest writes it (the test guest's guest-test.sh): junk
+# of every kind is ignored and changes nothing else; "ready" sets Ready; the power button
+# still works afterwards.
+GUEST_CHANNEL_TEST='# The guest says "armed" once its power button is being read (the fifo is made just
+# before): the port has one opener at a time, so that goes first.
+until [ -p /run/power-button ]; do sleep 0.1; done
+sleep 1
+port=
+for p in /sys/class/virtio-ports/*; do
+        [ "$(cat "$p/name" 2>/dev/null)" = org.microvm.guest ] && port=/dev/${p##*/}
+done
+[ -n "$port" ] || { echo "no guest channel port"; exit 1; }
+# One opener at a time: the guest'"'"'s own "armed" loop may hold the port for a moment.
+send() {
+        i=0
+        until timeout 10 sh -c "$1" >"$port" 2>/dev/null; do
+                i=$((i + 1))
+                [ $i -lt 100 ] || { echo "cannot write: $1"; return 1; }
+                sleep 0.1
+        done
+        echo "sent: $1"
+}
+send "echo hello" &&
+send "echo Ready" &&
+send "printf \"ready \\n\"" &&
+send "printf \"ar\\000med\\n\"" &&
+send "head -c 300 /dev/zero | tr \"\\000\" a; echo" &&
+send "head -c 4096 /dev/urandom; echo" &&
+send "yes junk | head -c 8190; echo" &&
+send "echo ready"
+'
+
+t_guest_channel() {
+        local script=$WS/myvm/guest-test.sh status journal pid
+        state_is myvm running && stop_and_verify myvm
+        printf '%s' "$GUEST_CHANNEL_TEST" | in_container tee "$script" >/dev/null
+        in_container rm -f "$WS/myvm/guest-test.status" "$WS/myvm/guest-test.out"
+        # The script goes whatever happens: the next checks boot myvm too.
+        vm_verb alice start myvm || { in_container rm -f "$script"; fail "alice: start myvm failed"; }
+        wait_until 120 in_container test -e "$WS/myvm/guest-test.status" || true
+        in_container rm -f "$script"
+        expect_running myvm
+        pid=$(vm_prop myvm MainPID)
+        in_container test -e "$WS/myvm/guest-test.status" || fail "guest-test.sh did not finish"
+        status=$(in_container cat "$WS/myvm/guest-test.status")
+        in_container cat "$WS/myvm/guest-test.out" | sed 's/^/  guest: /'
+        expect_eq "guest-test.sh status" "$status" 0
+        ready_true() {
+                [[ $(vm_prop myvm Ready) == true ]]
+        }
+        wait_until 60 ready_true || fail "Ready is $(vm_prop myvm Ready) after the guest said ready"
+        journal=$(in_container journalctl -u microvmd -o cat --no-pager)
+        grep -F "VM myvm" <<<"$journal" | grep -E "guest channel|its guest says" | sed 's/^/  journal: /'
+        grep -qF "VM myvm is ready: its guest says its SSH server listens." <<<"$journal" ||
+                fail "Ready did not come from the guest's word"
+        grep -qF "VM myvm: ignoring malformed lines on the guest channel" <<<"$journal" ||
+                fail "the junk was not reported"
+        expect_running myvm
+        expect_eq "MainPID of myvm after the junk" "$(vm_prop myvm MainPID)" "$pid"
+        stop_and_verify myvm
+}
+
 t_not_running() {
         local rc=0
         expect_dbus_error "$E_NOT_RUNNING" alice "$MPATH" "$MIFACE.StopVM" "'myvm'" "{}"
@@ -877,6 +957,10 @@ main() {
                 check "bob cannot start or stop alice's VMs; carol cannot stop them" t_others_refused
         fi
         check "alice: microvm-client stop myvm: power button, stopped, units and runtime dir gone" t_stop_graceful
+        check "stop right after start (guest still booting): systemd stops it at once, no StopTimeoutSec" \
+                t_stop_while_booting
+        check "guest channel: junk from guest root is ignored; its 'ready' sets Ready; the button still works" \
+                t_guest_channel
         if [[ $TIER == qemu ]]; then
                 check "stop of a stopped VM: NotRunning" t_not_running
                 check "start without a kernel: KernelNotFound, nothing left running" t_kernel_missing

@@ -55,6 +55,7 @@ static void test_cloud_hypervisor(void) {
                 "--net", "tap=mvt2,mac=02:12:34:56:78:9a",
                 "--serial", "tty",
                 "--console", "socket=/run/microvm/myvm/console.sock",
+                "--vsock", "cid=3,socket=/run/microvm/myvm/vsock.sock",
                 NULL,
         };
 
@@ -93,6 +94,8 @@ static void test_qemu(gconstpointer data) {
                 "-device", "virtio-serial-pci",
                 "-chardev", "socket,id=console,path=/run/microvm/myvm/console.sock,server=on,wait=off",
                 "-device", "virtconsole,chardev=console",
+                "-chardev", "socket,id=guest,path=/run/microvm/myvm/guest.sock,reconnect=1",
+                "-device", "virtserialport,chardev=guest,name=org.microvm.guest",
                 "-qmp", "unix:/run/microvm/myvm/qmp.sock,server=on,wait=off",
                 NULL,
         };
