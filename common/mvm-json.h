@@ -13,6 +13,12 @@
  * inside strings do not count). Says nothing about whether it is valid JSON. */
 bool mvm_json_depth_ok(const char *text, size_t size, unsigned max_depth);
 
+/* Whether every integer literal in the text (a number without fraction or exponent,
+ * outside strings) fits in a gint64. json-glib's own handling of overflowing integers
+ * differs between releases (1.10 saturates them to G_MAXINT64 and accepts the text),
+ * so code that must refuse them looks at the raw tokens. */
+bool mvm_json_integers_fit(const char *text, size_t size);
+
 /* Replaces control characters (newlines included) with spaces, so that a peer's text
  * stays one line in the log. */
 void mvm_text_sanitize(char *text);

@@ -203,6 +203,11 @@ MvmVmDef *mvm_vmdef_from_json(const char *data, gssize length, GError **error) {
                 g_set_error(error, MVM_VMDEF_ERROR, 0, "nested deeper than %d levels", MVM_JSON_MAX_DEPTH);
                 return NULL;
         }
+        /* Not left to json-glib: 1.10 saturates an overflowing integer and accepts it. */
+        if (!mvm_json_integers_fit(data, (size_t) length)) {
+                g_set_error(error, MVM_VMDEF_ERROR, 0, "an integer does not fit in 64 bits");
+                return NULL;
+        }
         if (!json_parser_load_from_data(parser, data, length, &local)) {
                 g_set_error(error, MVM_VMDEF_ERROR, 0, "not valid JSON: %s", local->message);
                 return NULL;

@@ -600,17 +600,23 @@ void network_vm_remove(Manager *m, const char *tap, const char *ip) {
 }
 
 int network_vm_dropped(const char *tap, uint64_t *ret) {
+        static const char *const families[] = { "bridge", "ip" };
         g_autofree char *counter = firewall_counter_name(tap);
-        g_autofree char *script = g_strdup_printf("list counter bridge " NFT_TABLE " %s\n"
-                                                  "list counter ip " NFT_TABLE " %s\n", counter, counter);
-        g_autofree char *out = NULL;
         uint64_t total = 0;
 
-        if (nft_run_output(script, &out, NULL) < 0)
-                return -ENOENT;
-        /* "packets N bytes M", once per table. */
-        for (const char *p = out; p && (p = strstr(p, "packets ")); p += strlen("packets "))
-                total += g_ascii_strtoull(p + strlen("packets "), NULL, 10);
+        /* One run per table: nftables 1.1 (Debian 13) fills its cache for the last of
+         * several list commands only, so the first of them fails with ENOENT. */
+        for (size_t i = 0; i < G_N_ELEMENTS(families); i++) {
+                g_autofree char *script = g_strdup_printf("list counter %s " NFT_TABLE " %s\n",
+                                                          families[i], counter);
+                g_autofree char *out = NULL;
+
+                if (nft_run_output(script, &out, NULL) < 0)
+                        return -ENOENT;
+                /* "packets N bytes M" */
+                for (const char *p = out; p && (p = strstr(p, "packets ")); p += strlen("packets "))
+                        total += g_ascii_strtoull(p + strlen("packets "), NULL, 10);
+        }
         *ret = total;
         return 0;
 }

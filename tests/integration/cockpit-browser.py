@@ -51,7 +51,9 @@ def wait(driver, seconds, condition, what):
 
 def login_and_open(driver, user, password):
     driver.get(BASE + "/")
-    wait(driver, 60, EC.presence_of_element_located((By.ID, "login-user-input")), "the login page")
+    # Clickable, not only present: Cockpit 337 (Debian 13) shows the form only once its
+    # script ran; typing into it before then fails with "element not interactable".
+    wait(driver, 60, EC.element_to_be_clickable((By.ID, "login-user-input")), "the login page")
     driver.find_element(By.ID, "login-user-input").send_keys(user)
     driver.find_element(By.ID, "login-password-input").send_keys(password)
     driver.find_element(By.ID, "login-button").click()

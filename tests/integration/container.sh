@@ -1,9 +1,9 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # shellcheck shell=bash
 #
-# Boots a disposable real systemd in a systemd-nspawn container on an overlay of /, with
-# microvmd installed into it, so tests and demos run against the real dbus-daemon, polkitd
-# and systemd. Source this file, then:
+# Boots a disposable real systemd in a systemd-nspawn container on an overlay of / (or of
+# CT_LOWER_DIR, see below), with microvmd installed into it, so tests and demos run
+# against the real dbus-daemon, polkitd and systemd. Source this file, then:
 #
 #     ct_check_supported || exit 77     # says why on stderr when it cannot run here
 #     ct_start BUILD_DIR                # install, boot, wait until the system is up
@@ -17,6 +17,12 @@
 # the container's systemd-tmpfiles sets a mode on (static-nodes-permissions.conf): the
 # container then changes the machine's node (binding /dev/null as /dev/kvm made the
 # machine's /dev/null 0660 root:kvm). Bind a node of your own, made on $CT_FS instead.
+#
+# CT_LOWER_DIR (default /) is the tree the container's overlay lies on; the Debian 13
+# tiers set it to a Debian 13 root file system (tests/debian13/rootfs). microvmd is then
+# built and installed with that tree's own tools: ct_in_tree CMD... runs CMD there (in a
+# non-booted systemd-nspawn on a throw-away overlay of the tree, with the source tree
+# bound at its own path), or directly here when CT_LOWER_DIR is /.
 #
 # Teardown (poweroff, unmount, remove) runs from an EXIT trap, also on failure and Ctrl-C;
 # it calls ct_cleanup_hook first when the script defines one.
@@ -38,8 +44,14 @@ CT_STOP_TIMEOUT=${CT_STOP_TIMEOUT:-30}
 if ! declare -p CT_EXTRA_ARGS >/dev/null 2>&1; then
         CT_EXTRA_ARGS=()
 fi
+# More directories ct_in_tree binds (SRC or SRC:DEST, as systemd-nspawn's --bind=).
+if ! declare -p CT_TREE_BINDS >/dev/null 2>&1; then
+        CT_TREE_BINDS=()
+fi
 
 CT_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+CT_LOWER_DIR=${CT_LOWER_DIR:-/}
+CT_SRC_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 
 ct_log() {
         echo "[container] $*" >&2
@@ -62,14 +74,33 @@ ct_check_supported() {
                 ct_log "the kernel has no overlay file system support"
                 return 1
         fi
-        if [[ ! -x /lib/systemd/systemd && ! -x /usr/lib/systemd/systemd ]]; then
-                ct_log "needs systemd installed (apt-get install systemd) to boot it in the container"
+        if [[ ! -x $CT_LOWER_DIR/lib/systemd/systemd && ! -x $CT_LOWER_DIR/usr/lib/systemd/systemd ]]; then
+                ct_log "needs systemd installed in $CT_LOWER_DIR (apt-get install systemd) to boot it in the container"
                 return 1
         fi
         return 0
 }
 
-# Mounts the tmpfs and the overlay of / under a fresh temp dir.
+# ct_in_tree CMD...: runs CMD with the tools of CT_LOWER_DIR, as root, in the current
+# directory; the source tree (and the directories in CT_TREE_BINDS) read-write at their
+# own paths, everything else on a tmpfs overlay that is thrown away, no network. A
+# build directory must therefore lie in the source tree or in CT_TREE_BINDS.
+ct_in_tree() {
+        if [[ $CT_LOWER_DIR == / ]]; then
+                "$@"
+                return
+        fi
+        local bind dir=$PWD args=()
+        [[ $dir == "$CT_SRC_ROOT" || $dir == "$CT_SRC_ROOT"/* ]] || dir=$CT_SRC_ROOT
+        for bind in "$CT_SRC_ROOT" "${CT_TREE_BINDS[@]}"; do
+                args+=("--bind=$bind")
+        done
+        systemd-nspawn -q -D "$CT_LOWER_DIR" --volatile=overlay -M "microvm-tree-$$-$RANDOM" \
+                --register=no --keep-unit --private-network --as-pid2 --console=pipe \
+                "${args[@]}" --chdir="$dir" --setenv=CI="${CI:-false}" -- "$@"
+}
+
+# Mounts the tmpfs and the overlay of CT_LOWER_DIR under a fresh temp dir.
 ct_mount_overlay() {
         CT_DIR=$(mktemp -d /tmp/microvm-ct.XXXXXXXX)
         CT_FS=$CT_DIR/fs
@@ -79,14 +110,21 @@ ct_mount_overlay() {
         mount -t tmpfs -o mode=0755 tmpfs "$CT_FS"
         mkdir "$CT_FS/upper" "$CT_FS/work" "$CT_ROOT"
         mount -t overlay overlay \
-                -o "lowerdir=/,upperdir=$CT_FS/upper,workdir=$CT_FS/work" "$CT_ROOT"
+                -o "lowerdir=$CT_LOWER_DIR,upperdir=$CT_FS/upper,workdir=$CT_FS/work" "$CT_ROOT"
 }
 
-# Installs the project into the overlay root, as a distribution package would.
+# Installs the project into the overlay root, as a distribution package would; with the
+# lower tree's meson (a build directory belongs to the meson that configured it).
 ct_install_project() {
-        local build_dir=$1
+        local build_dir=$1 destdir=$CT_ROOT
+        local CT_TREE_BINDS=("${CT_TREE_BINDS[@]}")
+        if [[ $CT_LOWER_DIR != / ]]; then
+                destdir=/run/microvm-ct-root
+                CT_TREE_BINDS+=("$CT_ROOT:$destdir")
+        fi
         ct_log "installing $build_dir into the container root"
-        if ! meson install --quiet --destdir "$CT_ROOT" -C "$build_dir" >"$CT_DIR/install.log" 2>&1; then
+        if ! ct_in_tree meson install --quiet --destdir "$destdir" -C "$build_dir" \
+                >"$CT_DIR/install.log" 2>&1; then
                 cat "$CT_DIR/install.log" >&2
                 ct_log "meson install failed"
                 return 1

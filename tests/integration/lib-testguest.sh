@@ -161,7 +161,7 @@ prepare_test_guest_tier() {
         done
         find_ping || exit 77
         check_build_dir || exit 1
-        ninja -C "$BUILD_DIR" >/dev/null || { echo "build failed" >&2; exit 1; }
+        ct_in_tree ninja -C "$BUILD_DIR" >/dev/null || { echo "build failed" >&2; exit 1; }
         log=$(mktemp /tmp/microvm-guest-build.XXXXXXXX)
         if ! "$SRC_ROOT/tests/guest/build-test-guest" "$GUEST_DIR" >"$log" 2>&1; then
                 cat "$log" >&2

@@ -120,7 +120,7 @@ check_build_dir() {
                 return 1
         fi
         local prefix
-        prefix=$(meson introspect --buildoptions "$BUILD_DIR" |
+        prefix=$(ct_in_tree meson introspect --buildoptions "$BUILD_DIR" |
                 python3 -c 'import json, sys; print({o["name"]: o["value"] for o in json.load(sys.stdin)}["prefix"])')
         if [[ $prefix != /usr ]]; then
                 echo "$BUILD_DIR has prefix $prefix; configure it with" \

@@ -109,7 +109,7 @@ main() {
         done
         /usr/bin/python3 -c 'import selenium' 2>/dev/null || { echo "SKIP: needs python3-selenium" >&2; exit 77; }
         check_build_dir || exit 1
-        ninja -C "$BUILD_DIR" >/dev/null || { echo "build failed" >&2; exit 1; }
+        ct_in_tree ninja -C "$BUILD_DIR" >/dev/null || { echo "build failed" >&2; exit 1; }
 
         # shellcheck disable=SC2034 # used by container.sh
         CT_NAME=microvm-cockpit-$$

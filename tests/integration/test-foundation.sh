@@ -733,7 +733,7 @@ main() {
                 exit 77
         fi
         check_build_dir || exit 1
-        ninja -C "$BUILD_DIR" >/dev/null || { echo "build failed" >&2; exit 1; }
+        ct_in_tree ninja -C "$BUILD_DIR" >/dev/null || { echo "build failed" >&2; exit 1; }
         # shellcheck disable=SC2034 # used by container.sh
         CT_NAME=microvm-foundation-$$
         ct_start "$BUILD_DIR" || { ct_dump_console 60; exit 1; }

@@ -624,7 +624,7 @@ main() {
         fi
         check_host_software || exit 77
         check_build_dir || exit 1
-        ninja -C "$BUILD_DIR" >/dev/null || { echo "build failed" >&2; exit 1; }
+        ct_in_tree ninja -C "$BUILD_DIR" >/dev/null || { echo "build failed" >&2; exit 1; }
 
         # shellcheck disable=SC2034 # used by container.sh
         CT_NAME=microvm-guest-$$

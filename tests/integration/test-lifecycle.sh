@@ -934,7 +934,7 @@ main() {
                 exit 77
         fi
         check_build_dir || exit 1
-        ninja -C "$BUILD_DIR" >/dev/null || { echo "build failed" >&2; exit 1; }
+        ct_in_tree ninja -C "$BUILD_DIR" >/dev/null || { echo "build failed" >&2; exit 1; }
         CT_DIR_LOG=$(mktemp /tmp/microvm-guest-build.XXXXXXXX)
         build_guest || { rm -f "$CT_DIR_LOG"; exit 1; }
         rm -f "$CT_DIR_LOG"

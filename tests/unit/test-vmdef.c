@@ -6,6 +6,7 @@
 #include <json-glib/json-glib.h>
 #include <string.h>
 
+#include "mvm-json.h"
 #include "mvm-vmdef.h"
 
 /* A valid definition; the tests below damage one member at a time. */
@@ -383,6 +384,47 @@ static void test_huge_numbers(void) {
                        "\"memory-mib\":18446744073709551616,\"workspace\":\"/w\",\"created-at\":1}");
         assert_refused("{\"format-version\":1,\"name\":\"my-vm\",\"owner\":4294967295000000000000,"
                        "\"vcpus\":4,\"memory-mib\":8192,\"workspace\":\"/w\",\"created-at\":1}");
+        /* One past G_MAXINT64, and an overflow in a member microvmd does not read. */
+        assert_refused("{\"format-version\":1,\"name\":\"my-vm\",\"owner\":1000,\"vcpus\":4,"
+                       "\"memory-mib\":8192,\"workspace\":\"/w\",\"created-at\":9223372036854775808}");
+        assert_refused("{\"format-version\":1,\"name\":\"my-vm\",\"owner\":1000,\"vcpus\":4,"
+                       "\"memory-mib\":8192,\"workspace\":\"/w\",\"created-at\":1,"
+                       "\"x\":-99999999999999999999}");
+}
+
+static bool fits(const char *s) {
+        return mvm_json_integers_fit(s, strlen(s));
+}
+
+/* The raw-token check itself: strings, fractions and exponents are not integers. */
+static void test_integer_tokens(void) {
+        static const char cut[] = "[1]99999999999999999999";
+
+        g_assert_true(fits("[9223372036854775807,-9223372036854775808]"));
+        g_assert_false(fits("[9223372036854775808]"));
+        g_assert_false(fits("[-9223372036854775809]"));
+        g_assert_false(fits("{\"a\":[1,2,{\"b\":18446744073709551616}]}"));
+        g_assert_true(fits("{\"a\":\"99999999999999999999\"}"));
+        g_assert_true(fits("{\"a\\\"\":\"-99999999999999999999\"}"));
+        g_assert_true(fits("[1e99999999999999999999,1.5,-0.99999999999999999999]"));
+        /* Only the given length is read. */
+        g_assert_true(mvm_json_integers_fit(cut, 3));
+        g_assert_false(mvm_json_integers_fit(cut, sizeof(cut) - 1));
+}
+
+/* The largest integers that fit are read as they are, on every json-glib release. */
+static void test_largest_numbers(void) {
+        g_autoptr(GError) error = NULL;
+        g_autoptr(MvmVmDef) d = mvm_vmdef_from_json(
+                "{\"format-version\":1,\"name\":\"my-vm\",\"owner\":4294967294,\"vcpus\":4,"
+                "\"memory-mib\":9223372036854775807,\"workspace\":\"/w\","
+                "\"created-at\":9223372036854775807,\"x\":-9223372036854775808}", -1, &error);
+
+        g_assert_no_error(error);
+        g_assert_nonnull(d);
+        g_assert_cmpuint(d->owner, ==, 4294967294u);
+        g_assert_cmpuint(d->memory_mib, ==, (uint64_t) G_MAXINT64);
+        g_assert_cmpuint(d->created_at, ==, (uint64_t) G_MAXINT64);
 }
 
 /* A NUL byte, raw or escaped, never ends up shortening a name or path. */
@@ -465,6 +507,8 @@ int main(int argc, char *argv[]) {
         g_test_add_func("/vmdef/number-ranges", test_number_ranges);
         g_test_add_func("/vmdef/huge-numbers", test_huge_numbers);
         g_test_add_func("/vmdef/credentials-directory-reason", test_credentials_directory_reason);
+        g_test_add_func("/vmdef/largest-numbers", test_largest_numbers);
+        g_test_add_func("/vmdef/integer-tokens", test_integer_tokens);
         g_test_add_func("/vmdef/embedded-nul", test_embedded_nul);
         g_test_add_func("/vmdef/length-honoured", test_length_honoured);
         g_test_add_func("/vmdef/not-json", test_not_json);
