@@ -144,8 +144,10 @@ def ssh_greeting(ip, t0, timeout=BOOT_TIMEOUT):
 
 class ListLoop:
     """ListVMs latencies while something happens: busbench's in-process loop (a call
-    every 20 ms) and, in a thread, new busbench processes one after another (every
-    50 ms), each timed as a whole."""
+    every 20 ms after the previous answer) and a new busbench process every 50 ms,
+    each timed as a whole. The new processes are started at a fixed rate, not one after
+    the other, so a daemon that blocks for a while delays every call issued meanwhile
+    and the median shows it (sequential calls would see one slow call only)."""
 
     def __init__(self, tag):
         self.tag = tag
@@ -155,18 +157,29 @@ class ListLoop:
         self.t0 = time.monotonic()
         self.proc = popen([BUSBENCH, "ListVMs", "0", "20", self.stop_file])
         self.newproc = []       # (issued at, duration)
+        self.calls = []
+        self.failed = 0
         self.running = True
         self.thread = threading.Thread(target=self._loop, daemon=True)
         self.thread.start()
 
+    def _one(self):
+        t = time.monotonic()
+        p = subprocess.run([BUSBENCH, "ListVMs", "1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                           env=ROOT_ENV)
+        if p.returncode == 0:
+            self.newproc.append((t, time.monotonic() - t))
+        else:
+            self.failed += 1
+
     def _loop(self):
+        next_t = time.monotonic()
         while self.running:
-            t = time.monotonic()
-            p = subprocess.run([BUSBENCH, "ListVMs", "1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               env=ROOT_ENV)
-            if p.returncode == 0:
-                self.newproc.append((t, time.monotonic() - t))
-            time.sleep(0.05)
+            th = threading.Thread(target=self._one, daemon=True)
+            th.start()
+            self.calls.append(th)
+            next_t += 0.05
+            time.sleep(max(0.0, next_t - time.monotonic()))
 
     def finish(self):
         """Returns ([(issued at, in-process duration)], [(issued at, new-process duration)])."""
@@ -174,6 +187,10 @@ class ListLoop:
         open(self.stop_file, "w").close()
         out, err = self.proc.communicate(timeout=120)
         self.thread.join(timeout=120)
+        for th in self.calls:
+            th.join(timeout=120)
+        if self.failed:
+            raise BenchError(f"{self.failed} new-process ListVMs calls failed")
         os.unlink(self.stop_file)
         if self.proc.returncode != 0:
             raise BenchError(f"busbench ListVMs loop failed: {err.strip()}")
@@ -608,7 +625,8 @@ def libvirt(name, argv, runs):
             log(f"  libvirt{' (warm-up)' if r == 0 else ''}: virsh start {t_start:.3f} s, "
                 f"greeting {greeting:.2f} s, shutdown {t_stop:.3f} s")
     finally:
-        virsh("destroy", f"bench-{name}", check=False)
+        if virsh("domstate", f"bench-{name}", check=False)[1].strip() != "shut off":
+            virsh("destroy", f"bench-{name}", check=False)
         virsh("undefine", f"bench-{name}", check=False)
         if made_bridge:
             run(["ip", "link", "del", bridge], check=False)
@@ -651,6 +669,7 @@ def main():
         lifecycle("StartVM", main_vm)
         argv = capture_qemu_argv(main_vm)
         RESULTS["meta"]["qemu_argv"] = argv
+        RESULTS["meta"]["accel"] = argv[argv.index("-accel") + 1] if "-accel" in argv else "?"
         ssh_greeting(ip, time.monotonic())
         lifecycle("StopVM", main_vm)
 

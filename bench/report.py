@@ -139,6 +139,14 @@ def main():
         target(f"{nmax} VMs defined: RSS ≤ 32 MB", rss, 32e6,
                shown=f"{fmt_bytes(rss)} vs {fmt_bytes(32e6)}" if rss else None)
 
+    m = meta.get("machine", {})
+    header = (f"{m.get('date', '?')}: {m.get('cores', '?')} cores ({m.get('cpu', '?')}), "
+              f"{m.get('memory_mib', 0) / 1024:.0f} GiB, kernel {m.get('kernel', '?')}; "
+              f"QEMU with -accel {meta.get('accel', '?')} ({meta.get('qemu', '?')}), libvirt {meta.get('libvirt', '?')}; "
+              f"{meta.get('runs', '?')} run(s) of each{', --quick' if meta.get('quick') else ''}; "
+              f"bench took {meta.get('duration_s', '?')} s")
+    print(header)
+    print()
     if markdown:
         print("| what | microvmd | libvirt 9.0 (`virsh`) | floor |")
         print("|---|---|---|---|")

@@ -14,7 +14,9 @@
 # The real guest (test-guest.sh) runs the machine's /usr: sshd (openssh-server) and git.
 # The interface files: gdbus-codegen (libglib2.0-dev-bin). The Cockpit page
 # (test-cockpit.sh): Cockpit, and headless Chromium driven by Selenium. The fuzzers
-# (tests/fuzz/run): clang with libFuzzer.
+# (tests/fuzz/run): clang with libFuzzer. The benchmark (bench/run, tier
+# "benchmark") boots the same guest under libvirt beside microvmd: libvirtd with its
+# QEMU driver and virsh.
 PREPARE_PACKAGES=(
         meson ninja-build gcc libc6-dev pkg-config
         libsystemd-dev libpolkit-gobject-1-dev libglib2.0-dev libglib2.0-bin
@@ -27,6 +29,7 @@ PREPARE_PACKAGES=(
         libglib2.0-dev-bin
         cockpit-ws cockpit-bridge cockpit-system chromium chromium-driver python3-selenium
         clang libclang-rt-14-dev
+        libvirt-daemon-system libvirt-clients libvirt-daemon-driver-qemu
 )
 
 prepare_log() {
