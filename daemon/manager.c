@@ -75,6 +75,8 @@ Manager *manager_free(Manager *m) {
                 g_source_destroy(m->event_source);
                 g_source_unref(m->event_source);
         }
+        m->sigterm_source = sd_event_source_unref(m->sigterm_source);
+        m->sigint_source = sd_event_source_unref(m->sigint_source);
         m->event = sd_event_unref(m->event);
         g_clear_pointer(&m->loop, g_main_loop_unref);
         if (m->definitions_dir_fd >= 0)
@@ -162,8 +164,22 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
         Manager *m = userdata;
 
         log_info("Received signal %u, exiting.", si->ssi_signo);
+        m->exiting = true;
         g_main_loop_quit(m->loop);
         return 0;
+}
+
+/* Once microvmd is leaving, a call that is still queued is answered, not begun: nothing
+ * may start what the exit would cut short. */
+static int on_message_while_exiting(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        const char *interface = sd_bus_message_get_interface(msg);
+
+        if (!m->exiting || !sd_bus_message_is_method_call(msg, NULL, NULL) ||
+            !g_str_has_prefix(interface ?: "", "org.microvm."))
+                return 0;
+        (void) sd_bus_reply_method_errorf(msg, MVM_ERROR_BUSY, "microvmd is stopping; call again.");
+        return 1;
 }
 
 static int on_disconnected(sd_bus_message *message, void *userdata, sd_bus_error *error) {
@@ -186,6 +202,9 @@ int manager_connect_bus(Manager *m) {
         if (r < 0)
                 return r;
 
+        r = sd_bus_add_filter(m->bus, NULL, on_message_while_exiting, m);
+        if (r < 0)
+                return r;
         r = sd_bus_add_object_vtable(m->bus, NULL, MVM_MANAGER_PATH, MVM_MANAGER_INTERFACE,
                                      manager_vtable, m);
         if (r < 0)
@@ -239,10 +258,15 @@ int manager_run(Manager *m) {
         sigaddset(&mask, SIGINT);
         if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
                 return -errno;
-        r = sd_event_add_signal(m->event, NULL, SIGTERM, on_signal, m);
+        /* Before any bus message that is already queued (see on_message_while_exiting). */
+        r = sd_event_add_signal(m->event, &m->sigterm_source, SIGTERM, on_signal, m);
+        if (r >= 0)
+                r = sd_event_source_set_priority(m->sigterm_source, SD_EVENT_PRIORITY_IMPORTANT);
         if (r < 0)
                 return r;
-        r = sd_event_add_signal(m->event, NULL, SIGINT, on_signal, m);
+        r = sd_event_add_signal(m->event, &m->sigint_source, SIGINT, on_signal, m);
+        if (r >= 0)
+                r = sd_event_source_set_priority(m->sigint_source, SD_EVENT_PRIORITY_IMPORTANT);
         if (r < 0)
                 return r;
 

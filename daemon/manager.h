@@ -17,6 +17,7 @@ typedef struct Manager {
         MvmConfig *config;
 
         sd_event *event;
+        sd_event_source *sigterm_source, *sigint_source;
         sd_bus *bus;
         GMainLoop *loop;
         GSource *event_source;
@@ -35,6 +36,7 @@ typedef struct Manager {
 
         MvmSubnet subnet;            /* [Network] Subnet, parsed */
         bool network_up;             /* bridge, forwarding and nftables tables in place */
+        bool exiting;                /* SIGTERM/SIGINT: queued calls are refused (Busy) */
 } Manager;
 
 int manager_new(MvmConfig *config, Manager **ret);

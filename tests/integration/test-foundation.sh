@@ -704,6 +704,34 @@ t_log_followers() {
         gcall alice "$MPATH" "$MIFACE.DeleteWorkspace" "'logvm'" "{'remove-files': <true>}" >/dev/null
 }
 
+# A call still queued when microvmd is told to exit is never begun: microvmd is paused,
+# alice's CreateWorkspace waits in its socket, then SIGTERM and SIGCONT arrive together.
+t_exit_begins_no_queued_call() {
+        local pid out rc=0 caller
+        pid=$(in_container systemctl show -p MainPID --value microvmd)
+        ((pid > 0)) || fail "microvmd is not running"
+        in_container kill -STOP "$pid"
+        # busctl with the signature sends the call as it is (gdbus would introspect first,
+        # and its second call would activate a new microvmd).
+        as_user alice busctl call --timeout=60 "$BUS" "$MPATH" "$MIFACE" CreateWorkspace 'sa{sv}' late 0 \
+                >"$CHECK_LOG.late" 2>&1 &
+        caller=$!
+        sleep 2
+        in_container kill -TERM "$pid"
+        in_container kill -CONT "$pid"
+        wait "$caller" || rc=$?
+        out=$(cat "$CHECK_LOG.late")
+        echo "  alice's CreateWorkspace queued at the exit -> exit $rc: $out"
+        ((rc != 0)) || fail "the queued CreateWorkspace succeeded"
+        wait_until 30 eval '[[ $(in_container systemctl is-active microvmd) != active ]]' ||
+                fail "microvmd did not exit on SIGTERM"
+        ! in_container test -e "$WS/late" || fail "the queued call created $WS/late"
+        ! in_container test -e "$STATE/vms/late.json" || fail "the queued call created late.json"
+        # The next call starts microvmd again (D-Bus activation), without the VM.
+        out=$(gcall alice "$MPATH" "$MIFACE.ListVMs") || fail "ListVMs after the exit failed"
+        [[ $out != *"'late'"* ]] || fail "ListVMs lists late: $out"
+}
+
 t_daemon_healthy() {
         local journal n result
         journal=$(in_container journalctl -u microvmd -o cat --no-pager)
@@ -765,6 +793,7 @@ main() {
         check "delete --purge removes the workspace" t_purge_removes_workspace
         check "GetLogs(follow): at most 4 at once per caller (LimitExceeded)" t_log_followers
         check "the authorization matrix: every method and setter as owner, member, outsider, root, manage-any" t_authorization_matrix
+        check "a call queued when microvmd gets SIGTERM is not begun; the next one activates it" t_exit_begins_no_queued_call
         check "microvmd did not crash and logged no leak or assertion" t_daemon_healthy
 
         if ! check_summary test-foundation; then
