@@ -157,9 +157,11 @@ static int call_async_owned(Manager *m, const char *path, const char *interface,
         r = sd_bus_call_async(m->bus, &slot, msg, callback, c, 0);
         if (r < 0)
                 return r;
-        /* The slot owns the check from here on, and goes with the call or the bus. */
+        /* The slot owns the check from here on, and the bus owns the slot (floating): both
+         * go when the reply came or the bus is closed. */
         (void) sd_bus_slot_set_destroy_callback(slot, removed_check_free);
         (void) sd_bus_slot_set_floating(slot, 1);
+        sd_bus_slot_unref(slot);
         return 0;
 }
 
