@@ -374,6 +374,29 @@ int systemd_get_unit_status(Manager *m, const char *unit, UnitStatus *ret) {
         return 0;
 }
 
+int systemd_list_our_units(Manager *m, GHashTable **ret) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        g_autoptr(GHashTable) units = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+        const char *name;
+        int r;
+
+        r = sd_bus_call_method(m->bus, SYSTEMD_SERVICE, SYSTEMD_PATH, SYSTEMD_MANAGER, "ListUnitsByPatterns",
+                               &error, &reply, "asas", 0, 1, OUR_UNIT_PREFIX "*");
+        if (r < 0)
+                return r;
+        r = sd_bus_message_enter_container(reply, 'a', "(ssssssouso)");
+        if (r < 0)
+                return r;
+        while ((r = sd_bus_message_read(reply, "(ssssssouso)", &name, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+                                        NULL, NULL)) > 0)
+                g_hash_table_add(units, g_strdup(name));
+        if (r < 0)
+                return r;
+        *ret = g_steal_pointer(&units);
+        return 0;
+}
+
 int systemd_wait_unit_gone(Manager *m, const char *unit, uint64_t timeout_usec) {
         uint64_t deadline = (uint64_t) g_get_monotonic_time() + timeout_usec;
 

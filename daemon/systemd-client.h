@@ -3,6 +3,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <glib.h>
 #include <systemd/sd-bus.h>
 
 typedef struct Manager Manager;
@@ -62,6 +63,10 @@ int systemd_wait_unit_gone(Manager *m, const char *unit, uint64_t timeout_usec);
 
 /* Reads a loaded unit's status; -ENOENT when it is not loaded. */
 int systemd_get_unit_status(Manager *m, const char *unit, UnitStatus *ret);
+
+/* The names of our units PID 1 has loaded (microvm-*, services and sockets), in one call
+ * (ListUnitsByPatterns): *ret is a set of names. */
+int systemd_list_our_units(Manager *m, GHashTable **ret);
 
 /* Frees an entry of Manager.jobs. */
 void systemd_job_wait_free(void *p);

@@ -1202,9 +1202,31 @@ static void on_reconciled_state(Manager *m, const char *vm_name, int r, const ch
                 log_info("VM %s: its hypervisor reports the VM %s.", vm_name, state);
 }
 
+/* A VM none of whose units PID 1 has loaded: only the runtime directory of a crash may
+ * be left. Its share units, if some are loaded, are stopped. */
+static void reconcile_unloaded(Manager *m, Vm *vm, GHashTable *loaded) {
+        static const char *const suffixes[] = { "socket", "service" };
+
+        for (size_t i = 0; i < MVM_ELEMENTSOF(share_tags); i++)
+                for (size_t k = 0; k < MVM_ELEMENTSOF(suffixes); k++) {
+                        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+                        g_autofree char *unit = vm_share_unit_name(vm->def->name, share_tags[i], suffixes[k]);
+
+                        if (g_hash_table_contains(loaded, unit))
+                                (void) systemd_stop_unit(m, unit, &error);
+                }
+        runtime_dir_remove(vm->def->name);
+}
+
 void vm_runtime_reconcile(Manager *m) {
+        g_autoptr(GHashTable) loaded = NULL;
         GHashTableIter it;
         gpointer value;
+
+        /* One call for all: with thousands of VMs defined, asking PID 1 about each one
+         * would keep microvmd from answering for many seconds after it starts. */
+        if (systemd_list_our_units(m, &loaded) < 0)
+                log_warning("Cannot list the units of PID 1; asking about each VM's.");
 
         g_hash_table_iter_init(&it, m->vms);
         while (g_hash_table_iter_next(&it, NULL, &value)) {
@@ -1214,6 +1236,10 @@ void vm_runtime_reconcile(Manager *m) {
                 uid_t vmm_uid;
                 int r;
 
+                if (loaded && !g_hash_table_contains(loaded, unit)) {
+                        reconcile_unloaded(m, vm, loaded);
+                        continue;
+                }
                 r = systemd_get_unit_status(m, unit, &st);
                 if (r < 0 || g_strcmp0(st.active_state, "inactive") == 0 || g_strcmp0(st.active_state, "failed") == 0) {
                         /* Not running: whatever a crash left behind goes. */
