@@ -311,7 +311,7 @@ static void vm_describe_share_server(Vm *vm) {
 }
 
 /* After a VM's unit is gone: its tap, and the network if nothing else runs. */
-static void vm_network_down(Vm *vm) {
+static void vm_network_down(Vm *vm, bool keep_network) {
         Manager *m = vm->manager;
 
         if (vm->tap) {
@@ -321,7 +321,10 @@ static void vm_network_down(Vm *vm) {
         }
         g_clear_pointer(&vm->tap, g_free);
         g_clear_pointer(&vm->share_server, g_free);
-        if (m->network_up && !manager_any_vm_active(m))
+        /* A restart keeps the bridge and the tables: tearing them down for the seconds
+         * until the same VM is back would only cost time (its start releases them if it
+         * fails). */
+        if (!keep_network && m->network_up && !manager_any_vm_active(m))
                 network_release(m);
 }
 
@@ -1011,7 +1014,7 @@ static void vm_finish(Vm *vm, VmState state, const char *reason) {
         vm->failure_reason = state == VM_STATE_FAILED ? g_strdup(reason ?: "the hypervisor failed") : NULL;
         vm->state = state; /* before the network goes: it asks which VMs still run */
         machined_unregister(m->bus, vm->def->name);
-        vm_network_down(vm);
+        vm_network_down(vm, restart);
         if (state == VM_STATE_FAILED)
                 log_warning("VM %s failed: %s", vm->def->name, vm->failure_reason);
         else

@@ -617,9 +617,16 @@ t_restart_verb() {
         wait_guest_listens myvm
         in_container rm -f "$(guest_file myvm)"
         run=$(run_id myvm)
+        # The only running VM restarts: the bridge microvmd made stays (same ifindex).
+        state_is second stopped || fail "second is $(vm_prop second State): myvm must run alone here"
+        local bridge_before bridge_after
+        bridge_before=$(in_container ip -o link show microbr | cut -d: -f1)
         client_has restart || note "microvm-client has no 'restart' command"
         timed_verb $((START_TIMEOUT + STOP_TIMEOUT)) alice restart myvm
         expect_running myvm
+        bridge_after=$(in_container ip -o link show microbr | cut -d: -f1)
+        echo "  the bridge microbr: ifindex $bridge_before before the restart, $bridge_after after"
+        expect_eq "the bridge's ifindex across the restart" "$bridge_after" "$bridge_before"
         new_pid=$(vm_prop myvm MainPID)
         [[ $new_pid != "$pid" ]] || fail "MainPID did not change ($pid): not a fresh guest"
         new_run=$(run_id myvm)
