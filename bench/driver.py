@@ -697,7 +697,8 @@ def main():
     if m:
         RESULTS["meta"]["stop_timeout_sec"] = int(m.group(1))
         note(f"a stop waits at most StopTimeoutSec={m.group(1)} s for the guest before systemd stops it "
-             "(microvmd's default is 150 s): a lost power button press costs that long")
+             "(microvmd's default is 150 s): what a guest that armed its power button and then "
+             "never powers off costs")
     t_begin = time.monotonic()
 
     def save():
