@@ -464,6 +464,11 @@ t_credentials() {
         expect_eq "HOME in the guest, and the write" "$(tr '\n' ' ' <<<"$out")" "$CREDS written "
         expect_eq "the agent's file on the host" "$(in_container cat "$CREDS/.claude/x")" token-1
         expect_eq "its owner on the host" "$(in_container stat -c %U:%G "$CREDS/.claude/x")" alice:alice
+        # Its virtiofsd is alice's too.
+        local pid
+        pid=$(in_container systemctl show -p MainPID --value microvm-credvm-fs_credentials.service)
+        ((pid > 0)) || fail "microvm-credvm-fs_credentials.service has no main process"
+        expect_eq "the user of the credentials share's virtiofsd" "$(in_container ps -o user= -p "$pid")" alice
         out=$(vm_ssh alice credvm 'for p in /home/alice/secret /home/alice/.ssh; do test -e $p && echo "VISIBLE $p"; done; echo done')
         expect_eq "the rest of alice's home in the guest" "$out" done
         timed_verb $((STOP_TIMEOUT_SEC + 200)) alice restart credvm
