@@ -5,23 +5,40 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Where a scan of JSON text is: inside a string literal or not. */
+typedef struct JsonStringState {
+        bool in_string, escaped;
+} JsonStringState;
+
+/* Feeds one character; true when it belongs to a string literal, quotes included, so
+ * the scans below look only at what lies outside strings. */
+static bool json_string_step(JsonStringState *st, char c) {
+        if (st->in_string) {
+                if (st->escaped)
+                        st->escaped = false;
+                else if (c == '\\')
+                        st->escaped = true;
+                else if (c == '"')
+                        st->in_string = false;
+                return true;
+        }
+        if (c == '"') {
+                st->in_string = true;
+                return true;
+        }
+        return false;
+}
+
 bool mvm_json_depth_ok(const char *text, size_t size, unsigned max_depth) {
+        JsonStringState st = {};
         unsigned depth = 0;
-        bool in_string = false, escaped = false;
 
         for (size_t i = 0; i < size && text[i]; i++) {
                 char c = text[i];
 
-                if (in_string) {
-                        if (escaped)
-                                escaped = false;
-                        else if (c == '\\')
-                                escaped = true;
-                        else if (c == '"')
-                                in_string = false;
-                } else if (c == '"')
-                        in_string = true;
-                else if (c == '[' || c == '{') {
+                if (json_string_step(&st, c))
+                        continue;
+                if (c == '[' || c == '{') {
                         if (++depth > max_depth)
                                 return false;
                 } else if ((c == ']' || c == '}') && depth > 0)
@@ -31,28 +48,13 @@ bool mvm_json_depth_ok(const char *text, size_t size, unsigned max_depth) {
 }
 
 bool mvm_json_integers_fit(const char *text, size_t size) {
-        bool in_string = false, escaped = false;
+        JsonStringState st = {};
         size_t i = 0;
 
         while (i < size && text[i]) {
                 char c = text[i];
 
-                if (in_string) {
-                        if (escaped)
-                                escaped = false;
-                        else if (c == '\\')
-                                escaped = true;
-                        else if (c == '"')
-                                in_string = false;
-                        i++;
-                        continue;
-                }
-                if (c == '"') {
-                        in_string = true;
-                        i++;
-                        continue;
-                }
-                if (c != '-' && !g_ascii_isdigit(c)) {
+                if (json_string_step(&st, c) || (c != '-' && !g_ascii_isdigit(c))) {
                         i++;
                         continue;
                 }

@@ -329,7 +329,7 @@ int network_ensure(Manager *m, sd_bus_error *error) {
                 return update_dns(m, error);
         r = nl_open(&sock);
         if (r < 0)
-                return sd_bus_error_set_errnof(error, -r, "Cannot open a netlink socket: %s", strerror(-r));
+                return sd_bus_error_setf(error, MVM_ERROR_FAILED, "Cannot open a netlink socket: %s", strerror(-r));
 
         state_load(&st);
         r = ensure_bridge(m, sock, &st, error);
@@ -402,18 +402,18 @@ int network_tap_add(Manager *m, const char *tap, uid_t owner, sd_bus_error *erro
 
         fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
         if (fd < 0)
-                return sd_bus_error_set_errnof(error, errno, "Cannot open /dev/net/tun: %m");
+                return sd_bus_error_setf(error, MVM_ERROR_FAILED, "Cannot open /dev/net/tun: %s", strerror(errno));
         /* vnet_hdr: both hypervisors use virtio-net offloads; one queue pair, so no
          * IFF_MULTI_QUEUE (it must match what the hypervisor opens). */
         ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
         g_strlcpy(ifr.ifr_name, tap, sizeof(ifr.ifr_name));
         if (ioctl(fd, TUNSETIFF, &ifr) < 0)
-                return sd_bus_error_set_errnof(error, errno, "Cannot create the tap %s: %m", tap);
+                return sd_bus_error_setf(error, MVM_ERROR_FAILED, "Cannot create the tap %s: %s", tap, strerror(errno));
         /* Owned by the VM's hypervisor, which then needs no capability to open it; no
          * other VM's hypervisor can. */
         if (ioctl(fd, TUNSETOWNER, (unsigned long) owner) < 0 || ioctl(fd, TUNSETGROUP, (unsigned long) owner) < 0 ||
             ioctl(fd, TUNSETPERSIST, 1) < 0)
-                return sd_bus_error_set_errnof(error, errno, "Cannot set up the tap %s: %m", tap);
+                return sd_bus_error_setf(error, MVM_ERROR_FAILED, "Cannot set up the tap %s: %s", tap, strerror(errno));
         fd = safe_close(fd);
 
         r = nl_open(&sock);
@@ -432,7 +432,7 @@ int network_tap_add(Manager *m, const char *tap, uid_t owner, sd_bus_error *erro
 
 fail_errno:
         network_tap_remove(m, tap);
-        return sd_bus_error_set_errnof(error, -r, "Cannot open a netlink socket: %s", strerror(-r));
+        return sd_bus_error_setf(error, MVM_ERROR_FAILED, "Cannot open a netlink socket: %s", strerror(-r));
 }
 
 void network_tap_remove(Manager *m, const char *tap) {
@@ -562,7 +562,7 @@ int network_vm_add(Manager *m, const FirewallVm *vm, sd_bus_error *error) {
                                          vm->tap, nft_error ?: "unknown error");
         r = nl_open(&sock);
         if (r < 0)
-                return sd_bus_error_set_errnof(error, -r, "Cannot open a netlink socket: %s", strerror(-r));
+                return sd_bus_error_setf(error, MVM_ERROR_FAILED, "Cannot open a netlink socket: %s", strerror(-r));
         ifindex = bridge_ifindex(m, sock);
         if (ifindex < 0)
                 return nl_fail(error, ifindex, "Cannot find the bridge");

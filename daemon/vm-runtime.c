@@ -216,7 +216,7 @@ static int vm_network_up(Vm *vm, uid_t vmm_uid, char **ret_tap, sd_bus_error *er
         int r;
 
         if (mvm_ipv4_parse(vm->def->ip_address, &a) < 0)
-                return -EINVAL;
+                return sd_bus_error_setf(error, MVM_ERROR_FAILED, "VM '%s' has no valid address.", vm->def->name);
         r = network_ensure(m, error);
         if (r < 0)
                 return r;
@@ -236,22 +236,6 @@ static int vm_network_up(Vm *vm, uid_t vmm_uid, char **ret_tap, sd_bus_error *er
         pin_running_neighbours(m);
         *ret_tap = g_steal_pointer(&tap);
         return 0;
-}
-
-/* The network's own failures (a tap, netlink, nftables) are microvmd's, not systemd's:
- * org.microvm.Error.Failed naming the VM, never UnitFailed. */
-static int vm_network_up_or_fail(Vm *vm, uid_t vmm_uid, char **ret_tap, sd_bus_error *error) {
-        int r = vm_network_up(vm, vmm_uid, ret_tap, error);
-
-        if (r < 0 && (!sd_bus_error_is_set(error) || !g_str_has_prefix(error->name, "org.microvm.Error."))) {
-                _cleanup_(sd_bus_error_free) sd_bus_error wrapped = SD_BUS_ERROR_NULL;
-
-                sd_bus_error_setf(&wrapped, MVM_ERROR_FAILED, "Cannot set up the network of VM '%s': %s",
-                                  vm->def->name, sd_bus_error_is_set(error) ? error->message : strerror(-r));
-                sd_bus_error_free(error);
-                sd_bus_error_move(error, &wrapped);
-        }
-        return r;
 }
 
 /* The tables were (re)built: the VMs that still run get their rules back. Until then
@@ -396,8 +380,9 @@ static void runtime_dir_remove(const char *name) {
                 log_warning("Cannot remove %s/%s: %s", MICROVM_RUNTIME_DIR, name, strerror(-r));
 }
 
-/* Stops every share unit of the VM; the missing ones are fine. */
-static void stop_share_units(Manager *m, const char *name) {
+/* Stops every share unit of the VM, or only those in loaded (a set of unit names) when
+ * it is not NULL; the missing ones are fine. */
+static void stop_share_units(Manager *m, const char *name, GHashTable *loaded) {
         static const char *const suffixes[] = { "socket", "service" };
 
         for (size_t i = 0; i < MVM_ELEMENTSOF(share_tags); i++)
@@ -405,7 +390,8 @@ static void stop_share_units(Manager *m, const char *name) {
                         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
                         g_autofree char *unit = vm_share_unit_name(name, share_tags[i], suffixes[k]);
 
-                        (void) systemd_stop_unit(m, unit, &error);
+                        if (!loaded || g_hash_table_contains(loaded, unit))
+                                (void) systemd_stop_unit(m, unit, &error);
                 }
 }
 
@@ -563,35 +549,23 @@ static int build_share_socket_unit(sd_bus_message *msg, void *data) {
         return 0;
 }
 
-/* QEMU's C virtiofsd runs as root with the capabilities it uses; the share is made
- * read-only on the host by its unit, and home directories are out of its sight. */
-static int append_root_virtiofsd_properties(sd_bus_message *msg, const VmShare *share) {
-        char *paths[] = { share->source, NULL };
+/* Who runs a share's virtiofsd. QEMU's C virtiofsd runs as root with the capabilities
+ * it uses: file ownership and permissions on the guest's behalf, its namespace sandbox
+ * (SYS_ADMIN), dropping its own capabilities (SETPCAP) and the file limit. The Rust
+ * virtiofsd runs as the VM's owner, with the owner's groups and no capabilities (it gets
+ * those of a user namespace of its own for its sandbox): the guest can do in a share at
+ * most what the owner could on the host. */
+static int append_virtiofsd_identity(sd_bus_message *msg, const Virtiofsd *virtiofsd, const char *owner) {
         int r;
 
-        if ((r = unit_property_string(msg, "ProtectHome", "yes")) < 0 ||
-            (r = unit_property_strv(msg, share->read_only ? "ReadOnlyPaths" : "ReadWritePaths", paths)) < 0 ||
-            /* File ownership and permissions on the guest's behalf, its namespace sandbox
-             * (SYS_ADMIN), dropping its own capabilities (SETPCAP) and the file limit;
-             * nothing else of root's. */
-            (r = unit_property_u64(msg, "CapabilityBoundingSet", VIRTIOFSD_CAPABILITIES)) < 0 ||
-            (r = unit_property_string(msg, "ProtectProc", "invisible")) < 0)
-                return r;
-        return 0;
-}
-
-/* The Rust virtiofsd runs as the VM's owner, with the owner's groups and no capabilities
- * (it gets those of a user namespace of its own for its sandbox): the guest can do in a
- * share at most what the owner could on the host. Read-only shares are refused writes
- * by virtiofsd itself and by the unit. Only the credentials directory may lie in a home. */
-static int append_owner_virtiofsd_properties(sd_bus_message *msg, const VmShare *share, const char *owner) {
-        char *paths[] = { share->source, NULL };
-        int r;
-
+        if (!virtiofsd_runs_as_owner(virtiofsd)) {
+                if ((r = unit_property_u64(msg, "CapabilityBoundingSet", VIRTIOFSD_CAPABILITIES)) < 0 ||
+                    (r = unit_property_string(msg, "ProtectProc", "invisible")) < 0)
+                        return r;
+                return 0;
+        }
         if ((r = unit_property_string(msg, "User", owner)) < 0 ||
-            (r = unit_property_u64(msg, "CapabilityBoundingSet", 0)) < 0 ||
-            (r = unit_property_string(msg, "ProtectHome", strcmp(share->tag, "credentials") == 0 ? "no" : "yes")) < 0 ||
-            (r = unit_property_strv(msg, share->read_only ? "ReadOnlyPaths" : "ReadWritePaths", paths)) < 0)
+            (r = unit_property_u64(msg, "CapabilityBoundingSet", 0)) < 0)
                 return r;
         return 0;
 }
@@ -604,13 +578,18 @@ static int build_share_service_unit(sd_bus_message *msg, void *data) {
          * from PID 1 (socket activation). */
         g_auto(GStrv) argv = virtiofsd_argv(d->virtiofsd, d->share->source, d->share->read_only);
         char *native[] = { (char *) "native", NULL };
+        char *paths[] = { d->share->source, NULL };
+        /* Only a credentials directory served with its owner's rights may lie in a home. */
+        bool home = virtiofsd_runs_as_owner(d->virtiofsd) && strcmp(d->share->tag, "credentials") == 0;
         int r;
 
         if ((r = unit_property_string(msg, "Description", description)) < 0 ||
             (r = unit_property_exec(msg, "ExecStart", argv)) < 0 ||
-            (r = (virtiofsd_runs_as_owner(d->virtiofsd)
-                          ? append_owner_virtiofsd_properties(msg, d->share, d->owner_name)
-                          : append_root_virtiofsd_properties(msg, d->share))) < 0 ||
+            (r = append_virtiofsd_identity(msg, d->virtiofsd, d->owner_name)) < 0 ||
+            (r = unit_property_string(msg, "ProtectHome", home ? "no" : "yes")) < 0 ||
+            /* Read-only shares are read-only here, on the host, not only by the guest's
+             * mount (and the Rust virtiofsd refuses writes itself: --readonly). */
+            (r = unit_property_strv(msg, d->share->read_only ? "ReadOnlyPaths" : "ReadWritePaths", paths)) < 0 ||
             (r = unit_property_bool(msg, "PrivateNetwork", true)) < 0 ||
             (r = unit_property_bool(msg, "PrivateDevices", true)) < 0 ||
             /* It ends by itself when the hypervisor goes; a stop must not linger. */
@@ -875,7 +854,7 @@ int vm_start(Vm *vm, sd_bus_message *call, bool wait, sd_bus_error *error) {
                         goto fail;
                 }
         }
-        r = vm_network_up_or_fail(vm, vmm_uid, &tap, error);
+        r = vm_network_up(vm, vmm_uid, &tap, error);
         if (r < 0)
                 goto fail;
 
@@ -967,7 +946,7 @@ fail:
                 sd_bus_error_move(error, &wrapped);
         }
         guest_channel_close(vm);
-        stop_share_units(m, def->name);
+        stop_share_units(m, def->name, NULL);
         runtime_dir_remove(def->name);
         if (tap) {
                 network_vm_remove(m, tap, def->ip_address);
@@ -1001,7 +980,7 @@ static void vm_finish(Vm *vm, VmState state, const char *reason) {
 
         vm->stop_timer = sd_event_source_disable_unref(vm->stop_timer);
         guest_channel_close(vm);
-        stop_share_units(m, vm->def->name);
+        stop_share_units(m, vm->def->name, NULL);
         runtime_dir_remove(vm->def->name);
         vm->backend = NULL;
         vm->main_pid = 0;
@@ -1205,22 +1184,6 @@ static void on_reconciled_state(Manager *m, const char *vm_name, int r, const ch
                 log_info("VM %s: its hypervisor reports the VM %s.", vm_name, state);
 }
 
-/* A VM none of whose units PID 1 has loaded: only the runtime directory of a crash may
- * be left. Its share units, if some are loaded, are stopped. */
-static void reconcile_unloaded(Manager *m, Vm *vm, GHashTable *loaded) {
-        static const char *const suffixes[] = { "socket", "service" };
-
-        for (size_t i = 0; i < MVM_ELEMENTSOF(share_tags); i++)
-                for (size_t k = 0; k < MVM_ELEMENTSOF(suffixes); k++) {
-                        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
-                        g_autofree char *unit = vm_share_unit_name(vm->def->name, share_tags[i], suffixes[k]);
-
-                        if (g_hash_table_contains(loaded, unit))
-                                (void) systemd_stop_unit(m, unit, &error);
-                }
-        runtime_dir_remove(vm->def->name);
-}
-
 void vm_runtime_reconcile(Manager *m) {
         g_autoptr(GHashTable) loaded = NULL;
         GHashTableIter it;
@@ -1239,15 +1202,17 @@ void vm_runtime_reconcile(Manager *m) {
                 uid_t vmm_uid;
                 int r;
 
+                /* Not loaded: only share units and the runtime directory of a crash may be left. */
                 if (loaded && !g_hash_table_contains(loaded, unit)) {
-                        reconcile_unloaded(m, vm, loaded);
+                        stop_share_units(m, vm->def->name, loaded);
+                        runtime_dir_remove(vm->def->name);
                         continue;
                 }
                 r = systemd_get_unit_status(m, unit, &st);
                 if (r < 0 || g_strcmp0(st.active_state, "inactive") == 0 || g_strcmp0(st.active_state, "failed") == 0) {
                         /* Not running: whatever a crash left behind goes. */
                         unit_status_clear(&st);
-                        stop_share_units(m, vm->def->name);
+                        stop_share_units(m, vm->def->name, NULL);
                         runtime_dir_remove(vm->def->name);
                         continue;
                 }
