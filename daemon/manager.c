@@ -27,7 +27,7 @@ int manager_new(MvmConfig *config, Manager **ret) {
         m->definitions_dir_fd = -1;
         m->vms = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, (GDestroyNotify) vm_free);
         m->auth_queries = g_hash_table_new(g_direct_hash, g_direct_equal);
-        m->jobs = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, systemd_job_wait_free);
+        m->units = g_hash_table_new(g_str_hash, g_str_equal);
         m->log_followers = g_hash_table_new(NULL, NULL);
         m->cancellable = g_cancellable_new();
         m->loop = g_main_loop_new(NULL, FALSE);
@@ -62,9 +62,10 @@ Manager *manager_free(Manager *m) {
         g_clear_object(&m->polkit);
         g_clear_object(&m->cancellable);
         g_clear_pointer(&m->auth_queries, g_hash_table_unref);
-        g_clear_pointer(&m->jobs, g_hash_table_unref);
+        g_clear_pointer(&m->units, g_hash_table_unref);
         g_clear_pointer(&m->log_followers, g_hash_table_unref);
         g_clear_pointer(&m->vms, g_hash_table_unref);
+        m->systemd = systemd_client_free(m->systemd);
         virtiofsd_done(&m->virtiofsd);
 
         if (m->bus) {
@@ -92,7 +93,10 @@ int manager_load_vms(Manager *m) {
 
         while (defs->len > 0) {
                 MvmVmDef *def = g_ptr_array_steal_index_fast(defs, defs->len - 1);
-                g_hash_table_replace(m->vms, def->name, vm_new(m, def));
+                Vm *vm = vm_new(m, def);
+
+                g_hash_table_replace(m->vms, def->name, vm);
+                g_hash_table_replace(m->units, vm->unit, vm);
         }
         log_info("Loaded %u VM definitions.", g_hash_table_size(m->vms));
 
@@ -112,12 +116,15 @@ Vm *manager_get_vm(Manager *m, const char *name) {
 
 void manager_add_vm(Manager *m, Vm *vm) {
         g_hash_table_replace(m->vms, vm->def->name, vm);
+        g_hash_table_replace(m->units, vm->unit, vm);
         if (m->bus)
                 (void) sd_bus_emit_object_added(m->bus, vm->object_path);
 }
 
 void manager_remove_vm(Manager *m, Vm *vm) {
-        systemd_forget_jobs(m, vm);
+        if (m->systemd)
+                systemd_forget_jobs(m->systemd, vm);
+        g_hash_table_remove(m->units, vm->unit);
         /* InterfacesRemoved is built from the object, so announce it while it exists. */
         if (m->bus)
                 (void) sd_bus_emit_object_removed(m->bus, vm->object_path);
@@ -224,11 +231,13 @@ int manager_connect_bus(Manager *m) {
         if (r < 0)
                 return r;
 
-        r = systemd_client_start(m, vm_runtime_on_unit_changed);
-        if (r < 0)
+        r = systemd_client_new(m->bus, vm_runtime_on_unit_changed, m, &m->systemd);
+        if (r < 0) {
+                log_error("Cannot subscribe to systemd's signals: %s", strerror(-r));
                 return r;
+        }
         /* All VMs together, from [Limits]: for this boot, whoever owns them. */
-        r = systemd_set_slice_limits(m, "microvm.slice",
+        r = systemd_set_slice_limits(m->systemd, "microvm.slice",
                                      m->config->vms_memory_max_mib ? m->config->vms_memory_max_mib << 20 : UINT64_MAX,
                                      m->config->vms_cpu_weight);
         if (r < 0)

@@ -8,6 +8,7 @@
 
 #include "mvm-config.h"
 #include "mvm-net.h"
+#include "systemd-client.h"
 #include "virtiofsd.h"
 
 typedef struct Vm Vm;
@@ -27,7 +28,8 @@ typedef struct Manager {
         GHashTable *auth_queries;    /* AuthQuery* set, freed at exit */
 
         GHashTable *vms;             /* name → Vm*, owned */
-        GHashTable *jobs;            /* systemd job path → JobWait* */
+        GHashTable *units;           /* hypervisor unit name → Vm* */
+        SystemdClient *systemd;      /* PID 1 */
         GHashTable *log_followers;   /* uid → GetLogs(follow) running for it */
 
         int definitions_dir_fd;      /* /var/lib/microvm/vms */

@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "systemd-client.h"
 #include "log.h"
-#include "manager.h"
 #include "mvm-macro.h"
 
 #include <glib.h>
@@ -14,20 +13,44 @@
 #define SYSTEMD_UNIT_PREFIX "/org/freedesktop/systemd1/unit"
 #define OUR_UNIT_PREFIX "microvm-"
 
+struct SystemdClient {
+        sd_bus *bus;
+        GHashTable *jobs;        /* job path → JobWait* */
+        UnitChangedCallback on_unit_changed;
+        void *userdata;
+        sd_bus_slot *match_job_removed, *match_unit_removed, *match_properties;
+};
+
 typedef struct JobWait {
         char *unit;
         JobCallback callback;
         void *userdata;
 } JobWait;
 
-void systemd_job_wait_free(void *p) {
+static void job_wait_free(void *p) {
         JobWait *w = p;
 
         g_free(w->unit);
         g_free(w);
 }
 
-static UnitChangedCallback unit_changed_callback;
+/* The state of one asynchronous call, owned by its slot. */
+typedef struct PendingCall {
+        SystemdClient *client;
+        char *unit;
+        SystemdReplyCallback reply;
+        JobCallback job_done;
+        void *job_userdata;
+        UnitsLoadedCallback loaded;
+        void *userdata;
+} PendingCall;
+
+static void pending_call_free(void *p) {
+        PendingCall *c = p;
+
+        g_free(c->unit);
+        g_free(c);
+}
 
 void unit_status_clear(UnitStatus *s) {
         g_clear_pointer(&s->active_state, g_free);
@@ -40,7 +63,7 @@ static bool is_our_unit(const char *unit) {
 }
 
 static int on_job_removed(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
-        Manager *m = userdata;
+        SystemdClient *sc = userdata;
         const char *job, *unit, *result;
         uint32_t id;
         int r;
@@ -51,11 +74,11 @@ static int on_job_removed(sd_bus_message *msg, void *userdata, sd_bus_error *err
         g_autofree char *key = NULL;
         JobWait *w;
 
-        if (!g_hash_table_steal_extended(m->jobs, job, (gpointer *) &key, (gpointer *) &w))
+        if (!g_hash_table_steal_extended(sc->jobs, job, (gpointer *) &key, (gpointer *) &w))
                 return 0;
         if (w->callback)
-                w->callback(m, unit, result, w->userdata);
-        systemd_job_wait_free(w);
+                w->callback(unit, result, w->userdata);
+        job_wait_free(w);
         return 0;
 }
 
@@ -101,7 +124,7 @@ static int read_changes(sd_bus_message *msg, bool service_interface, UnitStatus 
 static int on_unit_properties_changed(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         _cleanup_free_ char *unit = NULL;
         UnitStatus changes = {};
-        Manager *m = userdata;
+        SystemdClient *sc = userdata;
         const char *interface;
         bool service;
 
@@ -113,60 +136,58 @@ static int on_unit_properties_changed(sd_bus_message *msg, void *userdata, sd_bu
         if (!service && strcmp(interface, "org.freedesktop.systemd1.Unit") != 0)
                 return 0;
         if (read_changes(msg, service, &changes) >= 0)
-                unit_changed_callback(m, unit, &changes);
+                sc->on_unit_changed(unit, &changes, sc->userdata);
         unit_status_clear(&changes);
         return 0;
 }
 
-/* UnitRemoved, checked without blocking: PID 1 announces every unit as removed when it
- * reloads, then loads it again. Only a unit that is really gone (NoSuchUnit) or no
- * longer running is reported, from the answers of GetUnit and then of ActiveState. */
-typedef struct RemovedCheck {
-        Manager *manager;
-        char *unit;
-} RemovedCheck;
-
-static void removed_check_free(void *p) {
-        RemovedCheck *c = p;
-
-        g_free(c->unit);
-        g_free(c);
-}
-
-static void report_removed(RemovedCheck *c) {
-        UnitStatus changes = { .removed = true };
-
-        unit_changed_callback(c->manager, c->unit, &changes);
-}
-
-static int call_async_owned(Manager *m, const char *path, const char *interface, const char *method,
-                            sd_bus_message_handler_t callback, RemovedCheck *c, const char *types, ...) {
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *msg = NULL;
+/* Sends a method call to PID 1's manager object with a PendingCall as the slot's
+ * userdata; the slot owns it from then on. Floating when ret_slot is NULL. */
+static int call_manager_async(SystemdClient *sc, sd_bus_message *msg, sd_bus_message_handler_t handler,
+                              PendingCall *c, sd_bus_slot **ret_slot) {
         sd_bus_slot *slot = NULL;
-        va_list ap;
         int r;
 
-        r = sd_bus_message_new_method_call(m->bus, &msg, SYSTEMD_SERVICE, path, interface, method);
-        if (r < 0)
+        r = sd_bus_call_async(sc->bus, &slot, msg, handler, c, 0);
+        if (r < 0) {
+                pending_call_free(c);
                 return r;
-        va_start(ap, types);
-        r = sd_bus_message_appendv(msg, types, ap);
-        va_end(ap);
-        if (r < 0)
-                return r;
-        r = sd_bus_call_async(m->bus, &slot, msg, callback, c, 0);
-        if (r < 0)
-                return r;
-        /* The slot owns the check from here on, and the bus owns the slot (floating): both
-         * go when the reply came or the bus is closed. */
-        (void) sd_bus_slot_set_destroy_callback(slot, removed_check_free);
+        }
+        (void) sd_bus_slot_set_destroy_callback(slot, pending_call_free);
+        if (ret_slot) {
+                *ret_slot = slot;
+                return 0;
+        }
+        /* The bus owns a floating slot: it goes when the reply came or the bus is closed. */
         (void) sd_bus_slot_set_floating(slot, 1);
         sd_bus_slot_unref(slot);
         return 0;
 }
 
+static int new_manager_call(SystemdClient *sc, const char *method, sd_bus_message **ret) {
+        return sd_bus_message_new_method_call(sc->bus, ret, SYSTEMD_SERVICE, SYSTEMD_PATH, SYSTEMD_MANAGER, method);
+}
+
+static PendingCall *pending_call_new(SystemdClient *sc, const char *unit, void *userdata) {
+        PendingCall *c = g_new0(PendingCall, 1);
+
+        c->client = sc;
+        c->unit = g_strdup(unit);
+        c->userdata = userdata;
+        return c;
+}
+
+/* UnitRemoved, checked without blocking: PID 1 announces every unit as removed when it
+ * reloads, then loads it again. Only a unit that is really gone (NoSuchUnit) or no
+ * longer running is reported, from the answers of GetUnit and then of ActiveState. */
+static void report_removed(PendingCall *c) {
+        UnitStatus changes = { .removed = true };
+
+        c->client->on_unit_changed(c->unit, &changes, c->client->userdata);
+}
+
 static int on_removed_state(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
-        RemovedCheck *c = userdata;
+        PendingCall *c = userdata;
         const char *state = NULL;
 
         /* An error: the unit went away in between. */
@@ -178,158 +199,262 @@ static int on_removed_state(sd_bus_message *reply, void *userdata, sd_bus_error 
 }
 
 static int on_removed_unit_path(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
-        RemovedCheck *c = userdata, *next;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *msg = NULL;
+        PendingCall *c = userdata;
         const char *path;
 
         if (sd_bus_message_is_method_error(reply, NULL) || sd_bus_message_read(reply, "o", &path) < 0) {
                 report_removed(c);
                 return 0;
         }
-        next = g_new0(RemovedCheck, 1);
-        *next = (RemovedCheck) { .manager = c->manager, .unit = g_strdup(c->unit) };
-        if (call_async_owned(c->manager, path, "org.freedesktop.DBus.Properties", "Get", on_removed_state, next,
-                             "ss", "org.freedesktop.systemd1.Unit", "ActiveState") < 0) {
-                removed_check_free(next);
+        if (sd_bus_message_new_method_call(c->client->bus, &msg, SYSTEMD_SERVICE, path,
+                                           "org.freedesktop.DBus.Properties", "Get") < 0 ||
+            sd_bus_message_append(msg, "ss", "org.freedesktop.systemd1.Unit", "ActiveState") < 0 ||
+            call_manager_async(c->client, msg, on_removed_state, pending_call_new(c->client, c->unit, NULL), NULL) < 0)
                 report_removed(c);
-        }
         return 0;
 }
 
 static int on_unit_removed(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
-        Manager *m = userdata;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *call = NULL;
+        SystemdClient *sc = userdata;
         const char *unit, *path;
-        RemovedCheck *c;
 
         if (sd_bus_message_read(msg, "so", &unit, &path) < 0 || !is_our_unit(unit))
                 return 0;
-        c = g_new0(RemovedCheck, 1);
-        *c = (RemovedCheck) { .manager = m, .unit = g_strdup(unit) };
-        if (call_async_owned(m, SYSTEMD_PATH, SYSTEMD_MANAGER, "GetUnit", on_removed_unit_path, c, "s", unit) < 0) {
-                removed_check_free(c);
+        if (new_manager_call(sc, "GetUnit", &call) < 0 || sd_bus_message_append(call, "s", unit) < 0 ||
+            call_manager_async(sc, call, on_removed_unit_path, pending_call_new(sc, unit, NULL), NULL) < 0)
                 log_warning("Cannot ask PID 1 about the removed unit %s.", unit);
-        }
         return 0;
 }
 
-int systemd_client_start(Manager *m, UnitChangedCallback on_unit_changed) {
-        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+static int on_subscribed(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
+        const sd_bus_error *e = sd_bus_message_get_error(reply);
+
+        /* Without it PID 1 sends no signals at all: the VMs' states would never move. */
+        if (e)
+                log_error("Cannot subscribe to systemd's signals: %s", e->message);
+        return 0;
+}
+
+int systemd_client_new(sd_bus *bus, UnitChangedCallback on_unit_changed, void *userdata, SystemdClient **ret) {
+        g_autoptr(SystemdClient) sc = g_new0(SystemdClient, 1);
         int r;
 
-        unit_changed_callback = on_unit_changed;
-        r = sd_bus_match_signal(m->bus, NULL, SYSTEMD_SERVICE, SYSTEMD_PATH, SYSTEMD_MANAGER, "JobRemoved",
-                                on_job_removed, m);
+        sc->bus = sd_bus_ref(bus);
+        sc->jobs = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, job_wait_free);
+        sc->on_unit_changed = on_unit_changed;
+        sc->userdata = userdata;
+        r = sd_bus_match_signal(bus, &sc->match_job_removed, SYSTEMD_SERVICE, SYSTEMD_PATH, SYSTEMD_MANAGER,
+                                "JobRemoved", on_job_removed, sc);
         if (r < 0)
                 return r;
-        r = sd_bus_match_signal(m->bus, NULL, SYSTEMD_SERVICE, SYSTEMD_PATH, SYSTEMD_MANAGER, "UnitRemoved",
-                                on_unit_removed, m);
+        r = sd_bus_match_signal(bus, &sc->match_unit_removed, SYSTEMD_SERVICE, SYSTEMD_PATH, SYSTEMD_MANAGER,
+                                "UnitRemoved", on_unit_removed, sc);
         if (r < 0)
                 return r;
-        r = sd_bus_add_match(m->bus, NULL,
+        r = sd_bus_add_match(bus, &sc->match_properties,
                              "type='signal',sender='" SYSTEMD_SERVICE "',"
                              "interface='org.freedesktop.DBus.Properties',member='PropertiesChanged',"
                              "path_namespace='" SYSTEMD_UNIT_PREFIX "'",
-                             on_unit_properties_changed, m);
+                             on_unit_properties_changed, sc);
         if (r < 0)
                 return r;
-        /* Without Subscribe() PID 1 sends no signals at all. */
-        r = sd_bus_call_method(m->bus, SYSTEMD_SERVICE, SYSTEMD_PATH, SYSTEMD_MANAGER, "Subscribe", &error,
-                               NULL, NULL);
-        if (r < 0) {
-                log_error("Cannot subscribe to systemd's signals: %s", error.message ?: strerror(-r));
+        /* Asynchronous: PID 1 handles our calls in order, so everything sent after this
+         * is answered after it took effect. */
+        r = sd_bus_call_method_async(bus, NULL, SYSTEMD_SERVICE, SYSTEMD_PATH, SYSTEMD_MANAGER, "Subscribe",
+                                     on_subscribed, NULL, NULL);
+        if (r < 0)
                 return r;
-        }
+        *ret = g_steal_pointer(&sc);
         return 0;
 }
 
-int systemd_start_transient_unit(Manager *m, const char *unit, UnitPropertiesBuilder build, void *data,
-                                 JobCallback callback, void *userdata, sd_bus_error *error) {
-        return systemd_start_transient_unit_with_aux(m, unit, build, NULL, NULL, data, callback, userdata, error);
+SystemdClient *systemd_client_free(SystemdClient *sc) {
+        if (!sc)
+                return NULL;
+        sd_bus_slot_unref(sc->match_job_removed);
+        sd_bus_slot_unref(sc->match_unit_removed);
+        sd_bus_slot_unref(sc->match_properties);
+        g_clear_pointer(&sc->jobs, g_hash_table_unref);
+        sd_bus_unref(sc->bus);
+        g_free(sc);
+        return NULL;
 }
 
-int systemd_start_transient_unit_with_aux(Manager *m, const char *unit, UnitPropertiesBuilder build,
-                                          const char *aux_unit, UnitPropertiesBuilder aux_build, void *data,
-                                          JobCallback callback, void *userdata, sd_bus_error *error) {
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *msg = NULL, *reply = NULL;
+static int transient_unit_message(SystemdClient *sc, const TransientUnit *u, sd_bus_message **ret) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *msg = NULL;
+        int r;
+
+        if ((r = new_manager_call(sc, "StartTransientUnit", &msg)) < 0 ||
+            (r = sd_bus_message_append(msg, "ss", u->name, "fail")) < 0 ||
+            (r = sd_bus_message_open_container(msg, 'a', "(sv)")) < 0 ||
+            (r = u->build(msg, u->data)) < 0 ||
+            (r = sd_bus_message_close_container(msg)) < 0 ||
+            (r = sd_bus_message_open_container(msg, 'a', "(sa(sv))")) < 0)
+                return r;
+        if (u->aux_name &&
+            ((r = sd_bus_message_open_container(msg, 'r', "sa(sv)")) < 0 ||
+             (r = sd_bus_message_append(msg, "s", u->aux_name)) < 0 ||
+             (r = sd_bus_message_open_container(msg, 'a', "(sv)")) < 0 ||
+             (r = u->aux_build(msg, u->data)) < 0 ||
+             (r = sd_bus_message_close_container(msg)) < 0 ||
+             (r = sd_bus_message_close_container(msg)) < 0))
+                return r;
+        r = sd_bus_message_close_container(msg);
+        if (r < 0)
+                return r;
+        *ret = g_steal_pointer(&msg);
+        return 0;
+}
+
+static void reply_to(PendingCall *c, int r, const sd_bus_error *error) {
+        if (c->reply)
+                c->reply(r, error, c->userdata);
+        else if (r < 0)
+                log_warning("PID 1 refused a call about %s: %s", c->unit ?: "a unit", error->message);
+}
+
+/* r and an error for a failed reply: PID 1's own, or one for a malformed answer. */
+static int reply_error(sd_bus_message *reply, sd_bus_error *error) {
+        const sd_bus_error *e = sd_bus_message_get_error(reply);
+
+        if (!e)
+                return 0;
+        (void) sd_bus_error_copy(error, e);
+        return -sd_bus_error_get_errno(e) ?: -EIO;
+}
+
+static int on_transient_unit_started(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        PendingCall *c = userdata;
         const char *job;
         JobWait *w;
         int r;
 
-        r = sd_bus_message_new_method_call(m->bus, &msg, SYSTEMD_SERVICE, SYSTEMD_PATH, SYSTEMD_MANAGER,
-                                           "StartTransientUnit");
-        if (r < 0)
-                return r;
-        r = sd_bus_message_append(msg, "ss", unit, "fail");
-        if (r < 0)
-                return r;
-        r = sd_bus_message_open_container(msg, 'a', "(sv)");
-        if (r < 0)
-                return r;
-        r = build(msg, data);
-        if (r < 0)
-                return r;
-        r = sd_bus_message_close_container(msg);
-        if (r < 0)
-                return r;
-        r = sd_bus_message_open_container(msg, 'a', "(sa(sv))");
-        if (r < 0)
-                return r;
-        if (aux_unit) {
-                r = sd_bus_message_open_container(msg, 'r', "sa(sv)");
+        r = reply_error(reply, &error);
+        if (r >= 0) {
+                r = sd_bus_message_read(reply, "o", &job);
                 if (r < 0)
-                        return r;
-                r = sd_bus_message_append(msg, "s", aux_unit);
-                if (r < 0)
-                        return r;
-                r = sd_bus_message_open_container(msg, 'a', "(sv)");
-                if (r < 0)
-                        return r;
-                r = aux_build(msg, data);
-                if (r < 0)
-                        return r;
-                r = sd_bus_message_close_container(msg);
-                if (r < 0)
-                        return r;
-                r = sd_bus_message_close_container(msg);
-                if (r < 0)
-                        return r;
+                        sd_bus_error_set_errnof(&error, -r, "Cannot read PID 1's answer: %s", strerror(-r));
         }
-        r = sd_bus_message_close_container(msg);
-        if (r < 0)
-                return r;
-
-        /* The JobRemoved match is in place already; a signal that arrives while we wait
-         * for the reply is queued and dispatched after the job is registered below. */
-        r = sd_bus_call(m->bus, msg, 0, error, &reply);
-        if (r < 0)
-                return r;
-        r = sd_bus_message_read(reply, "o", &job);
-        if (r < 0)
-                return r;
-
+        if (r < 0) {
+                reply_to(c, r, &error);
+                return 0;
+        }
+        /* PID 1 answers before the job can end, and its messages arrive in order: the
+         * JobRemoved of this job comes after this. */
         w = g_new0(JobWait, 1);
-        w->unit = g_strdup(unit);
-        w->callback = callback;
-        w->userdata = userdata;
-        g_hash_table_replace(m->jobs, g_strdup(job), w);
+        *w = (JobWait) { .unit = g_strdup(c->unit), .callback = c->job_done, .userdata = c->job_userdata };
+        g_hash_table_replace(c->client->jobs, g_strdup(job), w);
+        reply_to(c, 0, NULL);
         return 0;
 }
 
-int systemd_stop_unit(Manager *m, const char *unit, sd_bus_error *error) {
-        return sd_bus_call_method(m->bus, SYSTEMD_SERVICE, SYSTEMD_PATH, SYSTEMD_MANAGER, "StopUnit", error,
-                                  NULL, "ss", unit, "replace");
+int systemd_start_transient_unit_async(SystemdClient *sc, const TransientUnit *u, SystemdReplyCallback reply,
+                                       void *reply_userdata, JobCallback job_done, void *job_userdata,
+                                       sd_bus_slot **ret_slot) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *msg = NULL;
+        PendingCall *c;
+        int r;
+
+        r = transient_unit_message(sc, u, &msg);
+        if (r < 0)
+                return r;
+        c = pending_call_new(sc, u->name, reply_userdata);
+        c->reply = reply;
+        c->job_done = job_done;
+        c->job_userdata = job_userdata;
+        return call_manager_async(sc, msg, on_transient_unit_started, c, ret_slot);
 }
 
-int systemd_kill_unit(Manager *m, const char *unit, int signo, sd_bus_error *error) {
-        return sd_bus_call_method(m->bus, SYSTEMD_SERVICE, SYSTEMD_PATH, SYSTEMD_MANAGER, "KillUnit", error,
-                                  NULL, "ssi", unit, "all", signo);
+static int on_plain_reply(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        PendingCall *c = userdata;
+
+        reply_to(c, reply_error(reply, &error), &error);
+        return 0;
 }
 
-static int get_property(Manager *m, const char *path, const char *interface, const char *name,
+int systemd_stop_unit_async(SystemdClient *sc, const char *unit, SystemdReplyCallback reply, void *userdata,
+                            sd_bus_slot **ret_slot) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *msg = NULL;
+        PendingCall *c;
+        int r;
+
+        if ((r = new_manager_call(sc, "StopUnit", &msg)) < 0 || (r = sd_bus_message_append(msg, "ss", unit, "replace")) < 0)
+                return r;
+        c = pending_call_new(sc, unit, userdata);
+        c->reply = reply;
+        return call_manager_async(sc, msg, on_plain_reply, c, ret_slot);
+}
+
+int systemd_kill_unit_async(SystemdClient *sc, const char *unit, int signo, SystemdReplyCallback reply,
+                            void *userdata, sd_bus_slot **ret_slot) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *msg = NULL;
+        PendingCall *c;
+        int r;
+
+        if ((r = new_manager_call(sc, "KillUnit", &msg)) < 0 ||
+            (r = sd_bus_message_append(msg, "ssi", unit, "all", signo)) < 0)
+                return r;
+        c = pending_call_new(sc, unit, userdata);
+        c->reply = reply;
+        return call_manager_async(sc, msg, on_plain_reply, c, ret_slot);
+}
+
+static int on_quiet_reply(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
+        return 0; /* a no-op on a unit that may be gone already: errors are expected */
+}
+
+static int on_units_listed(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        g_autoptr(GHashTable) loaded = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+        PendingCall *c = userdata;
+        const char *name, *active;
+        int r;
+
+        r = reply_error(reply, &error);
+        if (r >= 0)
+                r = sd_bus_message_enter_container(reply, 'a', "(ssssssouso)");
+        while (r >= 0 && (r = sd_bus_message_read(reply, "(ssssssouso)", &name, NULL, NULL, &active, NULL, NULL,
+                                                  NULL, NULL, NULL, NULL)) > 0) {
+                g_hash_table_insert(loaded, g_strdup(name), g_strdup(active));
+                if (strcmp(active, "inactive") != 0 && strcmp(active, "failed") != 0)
+                        continue;
+                /* Down but loaded: have PID 1 collect it. */
+                (void) sd_bus_call_method_async(c->client->bus, NULL, SYSTEMD_SERVICE, SYSTEMD_PATH, SYSTEMD_MANAGER,
+                                                "ResetFailedUnit", on_quiet_reply, NULL, "s", name);
+                (void) sd_bus_call_method_async(c->client->bus, NULL, SYSTEMD_SERVICE, SYSTEMD_PATH, SYSTEMD_MANAGER,
+                                                "StopUnit", on_quiet_reply, NULL, "ss", name, "replace");
+        }
+        c->loaded(r < 0 ? r : 0, r < 0 ? NULL : loaded, c->userdata);
+        return 0;
+}
+
+int systemd_units_loaded_async(SystemdClient *sc, char *const *units, UnitsLoadedCallback callback,
+                               void *userdata, sd_bus_slot **ret_slot) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *msg = NULL;
+        PendingCall *c;
+        int r;
+
+        /* By patterns, not by names: ListUnitsByNames would load the units it is asked
+         * about. VM and unit names have no glob characters. */
+        if ((r = new_manager_call(sc, "ListUnitsByPatterns", &msg)) < 0 ||
+            (r = sd_bus_message_append_strv(msg, NULL)) < 0 ||
+            (r = sd_bus_message_append_strv(msg, (char **) units)) < 0)
+                return r;
+        c = pending_call_new(sc, NULL, userdata);
+        c->loaded = callback;
+        return call_manager_async(sc, msg, on_units_listed, c, ret_slot);
+}
+
+static int get_property(SystemdClient *sc, const char *path, const char *interface, const char *name,
                         const char *type, void *ret) {
-        return sd_bus_get_property_trivial(m->bus, SYSTEMD_SERVICE, path, interface, name, NULL, type[0], ret);
+        return sd_bus_get_property_trivial(sc->bus, SYSTEMD_SERVICE, path, interface, name, NULL, type[0], ret);
 }
 
-int systemd_get_unit_status(Manager *m, const char *unit, UnitStatus *ret) {
+int systemd_get_unit_status(SystemdClient *sc, const char *unit, UnitStatus *ret) {
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         _cleanup_free_ char *state = NULL, *result = NULL;
@@ -338,7 +463,7 @@ int systemd_get_unit_status(Manager *m, const char *unit, UnitStatus *ret) {
         char **env = NULL;
         int r;
 
-        r = sd_bus_call_method(m->bus, SYSTEMD_SERVICE, SYSTEMD_PATH, SYSTEMD_MANAGER, "GetUnit", &error,
+        r = sd_bus_call_method(sc->bus, SYSTEMD_SERVICE, SYSTEMD_PATH, SYSTEMD_MANAGER, "GetUnit", &error,
                                &reply, "s", unit);
         if (r < 0)
                 return sd_bus_error_has_name(&error, "org.freedesktop.systemd1.NoSuchUnit") ? -ENOENT : r;
@@ -346,19 +471,19 @@ int systemd_get_unit_status(Manager *m, const char *unit, UnitStatus *ret) {
         if (r < 0)
                 return r;
 
-        r = sd_bus_get_property_string(m->bus, SYSTEMD_SERVICE, path, "org.freedesktop.systemd1.Unit",
+        r = sd_bus_get_property_string(sc->bus, SYSTEMD_SERVICE, path, "org.freedesktop.systemd1.Unit",
                                        "ActiveState", NULL, &state);
         if (r < 0)
                 return r;
-        (void) sd_bus_get_property_string(m->bus, SYSTEMD_SERVICE, path, "org.freedesktop.systemd1.Service",
+        (void) sd_bus_get_property_string(sc->bus, SYSTEMD_SERVICE, path, "org.freedesktop.systemd1.Service",
                                           "Result", NULL, &result);
-        (void) get_property(m, path, "org.freedesktop.systemd1.Service", "MainPID", "u", &s.main_pid);
-        (void) get_property(m, path, "org.freedesktop.systemd1.Service", "ExecMainCode", "i", &s.exec_main_code);
-        (void) get_property(m, path, "org.freedesktop.systemd1.Service", "ExecMainStatus", "i",
+        (void) get_property(sc, path, "org.freedesktop.systemd1.Service", "MainPID", "u", &s.main_pid);
+        (void) get_property(sc, path, "org.freedesktop.systemd1.Service", "ExecMainCode", "i", &s.exec_main_code);
+        (void) get_property(sc, path, "org.freedesktop.systemd1.Service", "ExecMainStatus", "i",
                             &s.exec_main_status);
-        (void) get_property(m, path, "org.freedesktop.systemd1.Unit", "ActiveEnterTimestamp", "t",
+        (void) get_property(sc, path, "org.freedesktop.systemd1.Unit", "ActiveEnterTimestamp", "t",
                             &s.active_enter_usec);
-        (void) sd_bus_get_property_strv(m->bus, SYSTEMD_SERVICE, path, "org.freedesktop.systemd1.Service",
+        (void) sd_bus_get_property_strv(sc->bus, SYSTEMD_SERVICE, path, "org.freedesktop.systemd1.Service",
                                         "Environment", NULL, &env);
 
         /* sd-bus allocates with malloc; the struct holds GLib allocations. */
@@ -374,14 +499,14 @@ int systemd_get_unit_status(Manager *m, const char *unit, UnitStatus *ret) {
         return 0;
 }
 
-int systemd_list_our_units(Manager *m, GHashTable **ret) {
+int systemd_list_our_units(SystemdClient *sc, GHashTable **ret) {
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         g_autoptr(GHashTable) units = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
         const char *name;
         int r;
 
-        r = sd_bus_call_method(m->bus, SYSTEMD_SERVICE, SYSTEMD_PATH, SYSTEMD_MANAGER, "ListUnitsByPatterns",
+        r = sd_bus_call_method(sc->bus, SYSTEMD_SERVICE, SYSTEMD_PATH, SYSTEMD_MANAGER, "ListUnitsByPatterns",
                                &error, &reply, "asas", 0, 1, OUR_UNIT_PREFIX "*");
         if (r < 0)
                 return r;
@@ -397,44 +522,11 @@ int systemd_list_our_units(Manager *m, GHashTable **ret) {
         return 0;
 }
 
-int systemd_wait_unit_gone(Manager *m, const char *unit, uint64_t timeout_usec) {
-        uint64_t deadline = (uint64_t) g_get_monotonic_time() + timeout_usec;
-
-        for (;;) {
-                _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
-                UnitStatus st = {};
-                bool down;
-                int r;
-
-                r = systemd_get_unit_status(m, unit, &st);
-                if (r == -ENOENT)
-                        return 0;
-                down = r >= 0 && (g_strcmp0(st.active_state, "inactive") == 0 ||
-                                  g_strcmp0(st.active_state, "failed") == 0);
-                /* Still stopping is worth waiting for; running is not. */
-                if (r >= 0 && !down && g_strcmp0(st.active_state, "deactivating") != 0) {
-                        unit_status_clear(&st);
-                        return -EBUSY;
-                }
-                unit_status_clear(&st);
-                /* A failed unit is only collected once its failure is forgotten, and an
-                 * inactive one only once something (here: a no-op stop job) puts it on
-                 * PID 1's collection queue, which a reload does not. */
-                (void) sd_bus_call_method(m->bus, SYSTEMD_SERVICE, SYSTEMD_PATH, SYSTEMD_MANAGER, "ResetFailedUnit",
-                                          &error, NULL, "s", unit);
-                sd_bus_error_free(&error);
-                (void) systemd_stop_unit(m, unit, &error);
-                if ((uint64_t) g_get_monotonic_time() >= deadline)
-                        return -ETIMEDOUT;
-                g_usleep(50 * 1000);
-        }
-}
-
-void systemd_forget_jobs(Manager *m, void *userdata) {
+void systemd_forget_jobs(SystemdClient *sc, void *userdata) {
         GHashTableIter it;
         gpointer value;
 
-        g_hash_table_iter_init(&it, m->jobs);
+        g_hash_table_iter_init(&it, sc->jobs);
         while (g_hash_table_iter_next(&it, NULL, &value))
                 if (((JobWait *) value)->userdata == userdata)
                         ((JobWait *) value)->callback = NULL;
@@ -516,17 +608,16 @@ static int on_slice_limits_set(sd_bus_message *reply, void *userdata, sd_bus_err
         return 0;
 }
 
-int systemd_set_slice_limits(Manager *m, const char *slice, uint64_t memory_max, uint64_t cpu_weight) {
+int systemd_set_slice_limits(SystemdClient *sc, const char *slice, uint64_t memory_max, uint64_t cpu_weight) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *msg = NULL;
         int r;
 
-        r = sd_bus_message_new_method_call(m->bus, &msg, SYSTEMD_SERVICE, SYSTEMD_PATH, SYSTEMD_MANAGER,
-                                           "SetUnitProperties");
+        r = new_manager_call(sc, "SetUnitProperties", &msg);
         if (r < 0)
                 return r;
         r = sd_bus_message_append(msg, "sba(sv)", slice, 1, 2, "MemoryMax", "t", memory_max, "CPUWeight", "t",
                                   cpu_weight);
         if (r < 0)
                 return r;
-        return sd_bus_call_async(m->bus, NULL, msg, on_slice_limits_set, NULL, 0);
+        return sd_bus_call_async(sc->bus, NULL, msg, on_slice_limits_set, NULL, 0);
 }

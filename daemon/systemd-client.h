@@ -6,10 +6,13 @@
 #include <glib.h>
 #include <systemd/sd-bus.h>
 
-typedef struct Manager Manager;
-
 /* A client of PID 1's D-Bus API (org.freedesktop.systemd1): transient units for the
- * hypervisors and their virtiofsd, and the signals that follow them. */
+ * hypervisors and their virtiofsd, and the signals that follow them. A lower layer: it
+ * knows units and jobs, not VMs. Every call during operation is asynchronous (PID 1 may
+ * take its time under load; microvmd keeps answering meanwhile); only the start-up
+ * reconcile reads unit states synchronously, before microvmd takes its bus name. */
+
+typedef struct SystemdClient SystemdClient;
 
 /* What microvmd needs to know about a unit. */
 typedef struct UnitStatus {
@@ -29,56 +32,75 @@ typedef struct UnitStatus {
 
 void unit_status_clear(UnitStatus *s);
 
-/* Called when a job we started ends; result as in JobRemoved ("done", "failed",
- * "dependency", "timeout", "canceled", "skipped"). */
-typedef void (*JobCallback)(Manager *m, const char *unit, const char *result, void *userdata);
+/* PID 1 reports changes of one of our services (microvm-*.service): the fields the
+ * signal carried are set (see the has_ flags; NULL strings were absent). */
+typedef void (*UnitChangedCallback)(const char *unit, const UnitStatus *changes, void *userdata);
 
-/* Called when PID 1 reports changes of one of our units (microvm-*.service): the
- * fields the signal carried are set (see the has_ flags; NULL strings were absent). */
-typedef void (*UnitChangedCallback)(Manager *m, const char *unit, const UnitStatus *changes);
+/* A job we started ended; result as in JobRemoved ("done", "failed", "dependency",
+ * "timeout", "canceled", "skipped"). */
+typedef void (*JobCallback)(const char *unit, const char *result, void *userdata);
 
-/* Subscribes to PID 1's signals and installs the matches. */
-int systemd_client_start(Manager *m, UnitChangedCallback on_unit_changed);
+/* A call's answer: r >= 0, or r < 0 with error set (PID 1's error, or the transport's). */
+typedef void (*SystemdReplyCallback)(int r, const sd_bus_error *error, void *userdata);
+
+/* Subscribes to PID 1's signals on bus and installs the matches. */
+int systemd_client_new(sd_bus *bus, UnitChangedCallback on_unit_changed, void *userdata, SystemdClient **ret);
+SystemdClient *systemd_client_free(SystemdClient *sc);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(SystemdClient, systemd_client_free)
 
 /* Appends the a(sv) properties of a transient unit to msg. */
 typedef int (*UnitPropertiesBuilder)(sd_bus_message *msg, void *data);
 
-/* Creates and starts a transient service; callback (may be NULL) when its start job
- * ends. Fails (with error set) if PID 1 refuses the unit, e.g. one of that name exists. */
-int systemd_start_transient_unit(Manager *m, const char *unit, UnitPropertiesBuilder build, void *data,
-                                 JobCallback callback, void *userdata, sd_bus_error *error);
+/* A transient unit to create: a service, or a socket with its service as the auxiliary
+ * unit (created in the same call). */
+typedef struct TransientUnit {
+        const char *name;
+        UnitPropertiesBuilder build;
+        const char *aux_name;          /* or NULL */
+        UnitPropertiesBuilder aux_build;
+        void *data;
+} TransientUnit;
 
-/* The same with an auxiliary unit created in the same call (a socket's service). */
-int systemd_start_transient_unit_with_aux(Manager *m, const char *unit, UnitPropertiesBuilder build,
-                                          const char *aux_unit, UnitPropertiesBuilder aux_build, void *data,
-                                          JobCallback callback, void *userdata, sd_bus_error *error);
+/* Creates and starts the transient unit u: its builders run now (data need not live
+ * longer than this call). reply (with reply_userdata) is called with PID 1's answer;
+ * once it accepted the unit, job_done (may be NULL; with job_userdata) follows when the
+ * start job ends. Calls sent one after the other reach PID 1 in that order. *ret_slot
+ * (may be NULL: floating) owns the pending reply: unref it to forget the call. */
+int systemd_start_transient_unit_async(SystemdClient *sc, const TransientUnit *u, SystemdReplyCallback reply,
+                                       void *reply_userdata, JobCallback job_done, void *job_userdata,
+                                       sd_bus_slot **ret_slot);
 
-int systemd_stop_unit(Manager *m, const char *unit, sd_bus_error *error);
-int systemd_kill_unit(Manager *m, const char *unit, int signo, sd_bus_error *error);
+/* StopUnit / KillUnit(who=all), asynchronously; reply may be NULL (failures are then logged). */
+int systemd_stop_unit_async(SystemdClient *sc, const char *unit, SystemdReplyCallback reply, void *userdata,
+                            sd_bus_slot **ret_slot);
+int systemd_kill_unit_async(SystemdClient *sc, const char *unit, int signo, SystemdReplyCallback reply,
+                            void *userdata, sd_bus_slot **ret_slot);
 
-/* Waits (briefly, blocking) until a unit of that name is no longer loaded, so a new
- * transient unit of the same name can be created: a stopped unit lingers until PID 1
- * collects it. -EBUSY if it is still running, -ETIMEDOUT if it does not go. */
-int systemd_wait_unit_gone(Manager *m, const char *unit, uint64_t timeout_usec);
+/* Which of units PID 1 still has loaded, asynchronously and without loading any:
+ * callback gets r < 0 on failure, else a set (name → ActiveState) of the loaded ones.
+ * Loaded units that are down get a reset-failed and a no-op stop on the way, so that
+ * PID 1 collects them (an inactive unit is only collected once something puts it on its
+ * collection queue; a failed one only once its failure is forgotten). */
+typedef void (*UnitsLoadedCallback)(int r, GHashTable *loaded, void *userdata);
+int systemd_units_loaded_async(SystemdClient *sc, char *const *units, UnitsLoadedCallback callback,
+                               void *userdata, sd_bus_slot **ret_slot);
 
-/* Reads a loaded unit's status; -ENOENT when it is not loaded. */
-int systemd_get_unit_status(Manager *m, const char *unit, UnitStatus *ret);
+/* Reads a loaded unit's status, blocking (the start-up reconcile only); -ENOENT when it
+ * is not loaded. */
+int systemd_get_unit_status(SystemdClient *sc, const char *unit, UnitStatus *ret);
 
-/* The names of our units PID 1 has loaded (microvm-*, services and sockets), in one call
- * (ListUnitsByPatterns): *ret is a set of names. */
-int systemd_list_our_units(Manager *m, GHashTable **ret);
-
-/* Frees an entry of Manager.jobs. */
-void systemd_job_wait_free(void *p);
+/* The names of our units PID 1 has loaded (microvm-*, services and sockets), in one
+ * blocking call (the start-up reconcile only): *ret is a set of names. */
+int systemd_list_our_units(SystemdClient *sc, GHashTable **ret);
 
 /* Forgets pending job callbacks whose userdata is userdata (its owner goes away). */
-void systemd_forget_jobs(Manager *m, void *userdata);
+void systemd_forget_jobs(SystemdClient *sc, void *userdata);
 
-/* sd_bus_message_append() helpers for unit properties. */
 /* Sets MemoryMax= (bytes; UINT64_MAX: none) and CPUWeight= of a slice for this boot,
  * asynchronously; a failure is logged. */
-int systemd_set_slice_limits(Manager *m, const char *slice, uint64_t memory_max, uint64_t cpu_weight);
+int systemd_set_slice_limits(SystemdClient *sc, const char *slice, uint64_t memory_max, uint64_t cpu_weight);
 
+/* sd_bus_message_append() helpers for unit properties. */
 int unit_property_string(sd_bus_message *msg, const char *name, const char *value);
 int unit_property_bool(sd_bus_message *msg, const char *name, bool value);
 int unit_property_u64(sd_bus_message *msg, const char *name, uint64_t value);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "guest-channel.h"
 #include "vm.h"
+#include "vm-runtime.h"
 #include "manager.h"
 #include "mvm-dbus.h"
 #include "mvm-net.h"
@@ -21,6 +22,8 @@ Vm *vm_new(Manager *m, MvmVmDef *def) {
         vm->ready_fd = -1;
         vm->start_waiters = g_ptr_array_new_with_free_func(message_unref);
         vm->stop_waiters = g_ptr_array_new_with_free_func(message_unref);
+        vm->launch_waiters = g_ptr_array_new_with_free_func(message_unref);
+        vm->unit = vm_unit_name(def->name);
         if (sd_bus_path_encode(MVM_VM_PATH_PREFIX, def->name, &path) < 0)
                 g_error("out of memory");
         /* sd-bus allocates with malloc; keep one allocator per field. */
@@ -32,6 +35,9 @@ Vm *vm_new(Manager *m, MvmVmDef *def) {
 void vm_free(Vm *vm) {
         if (!vm)
                 return;
+        vm_start_op_cancel(vm->start_op);
+        sd_event_source_disable_unref(vm->update_source);
+        sd_bus_slot_unref(vm->stop_call);
         sd_event_source_disable_unref(vm->stop_timer);
         guest_channel_close(vm);
         sd_event_source_disable_unref(vm->ready_timer);
@@ -40,8 +46,13 @@ void vm_free(Vm *vm) {
                 close(vm->ready_fd);
         g_ptr_array_unref(vm->start_waiters);
         g_ptr_array_unref(vm->stop_waiters);
+        g_ptr_array_unref(vm->launch_waiters);
         g_free(vm->failure_reason);
         g_free(vm->unit_result);
+        g_free(vm->unit_state);
+        g_free(vm->start_job_result);
+        g_free(vm->start_error);
+        g_free(vm->unit);
         g_free(vm->tap);
         g_free(vm->share_server);
         mvm_vmdef_free(vm->def);

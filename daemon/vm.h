@@ -21,11 +21,14 @@ typedef enum VmState {
         VM_STATE_FAILED,
 } VmState;
 
+typedef struct VmStartOp VmStartOp;
+
 typedef struct Vm {
         Manager *manager;
         MvmVmDef *def;
-        VmState state;
+        VmState state;                     /* derived from the facts below by vm_update() */
         char *object_path;
+        char *unit;                        /* microvm-NAME.service: the hypervisor's */
 
         /* Runtime state; none of it is persisted: after a restart of microvmd it is
          * read back from the VM's unit. */
@@ -35,13 +38,23 @@ typedef struct Vm {
         uint32_t main_pid;
         uint64_t started_at;               /* CLOCK_REALTIME usec */
         char *failure_reason;              /* why it is failed */
-        char *unit_result;                 /* the service's Result, as PID 1 last said */
-        int32_t exit_code, exit_status;    /* ExecMainCode/Status, as PID 1 last said */
-        bool start_job_pending;            /* on_start_job() will settle the start */
-        bool start_timed_out;              /* the start job's result was "timeout" */
+
+        /* Facts, as their sources last said (vm-runtime.c). */
+        char *unit_state;                  /* the unit's ActiveState (PID 1); NULL: not heard of in this run */
+        char *unit_result;                 /* the service's Result (PID 1) */
+        int32_t exit_code, exit_status;    /* ExecMainCode/Status (PID 1) */
+        VmStartOp *start_op;               /* a start before PID 1 accepted the hypervisor's unit */
+        bool start_job_pending;            /* the hypervisor's start job runs */
+        char *start_job_result;            /* how it ended, in this run */
+        char *start_error;                 /* a unit of this run was refused (the run fails) */
         bool stop_requested;
         bool restart_requested;
+        bool properties_changed;           /* emit PropertiesChanged at the next update */
+
+        sd_event_source *update_source;    /* the queued vm_update() */
+        sd_bus_slot *stop_call;            /* StopUnit/KillUnit in flight */
         GPtrArray *start_waiters;          /* sd_bus_message*: reply once running */
+        GPtrArray *launch_waiters;         /* sd_bus_message*: reply once its units exist */
         GPtrArray *stop_waiters;           /* sd_bus_message*: reply once stopped */
         sd_event_source *stop_timer;       /* power button given up: stop the unit */
         bool ready;                        /* the guest's sshd answers */

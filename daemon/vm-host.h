@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <stdbool.h>
+#include <glib.h>
+#include <sys/types.h>
+#include <systemd/sd-bus.h>
+
+#include "hypervisor.h"
+#include "mvm-config.h"
+
+typedef struct Manager Manager;
+typedef struct Vm Vm;
+
+/* What a VM needs on the host while it runs (vm-host.c), and its one teardown. */
+
+#define VM_N_SHARE_TAGS 3
+extern const char *const vm_share_tags[VM_N_SHARE_TAGS];
+
+typedef struct ShareSet {
+        VmShare items[VM_N_SHARE_TAGS];
+        size_t n;
+} ShareSet;
+
+void share_set_clear(ShareSet *s);
+const char *share_set_source(const ShareSet *s, const char *tag);
+/* The VM's shares: its workspace, the software share, its credentials directory. */
+void vm_host_build_shares(Manager *m, const Vm *vm, const char *runtime_dir, ShareSet *s);
+
+/* /run/microvm/NAME: the hypervisor's sockets, owned by its uid. */
+char *vm_runtime_dir(const char *name);
+int vm_host_runtime_dir_create(const char *name, uid_t owner, sd_bus_error *error);
+void vm_host_runtime_dir_remove(const char *name);
+
+bool vm_host_file_exists(const char *path);
+/* [Hypervisor] KVM= and /dev/kvm. */
+bool vm_host_kvm_available(const MvmConfig *c);
+
+/* A VM's own kernel or initramfs (path, may be NULL: nothing to do), read with its
+ * owner's rights and copied into the runtime directory as copy_name for the hypervisor. */
+int vm_host_copy_boot_override(Vm *vm, uid_t vmm_uid, const char *runtime_dir, const char *path, const char *what,
+                               const char *copy_name, char **ret_copy, sd_bus_error *error);
+
+/* The network (bridge, tables) if it is not up, then the VM's tap and rules. */
+int vm_host_network_up(Vm *vm, uid_t vmm_uid, char **ret_tap, sd_bus_error *error);
+/* The VM's tap and rules, and the network when no other VM runs (unless keep_network). */
+void vm_host_network_down(Vm *vm, bool keep_network);
+
+/* The guest's kernel command line: the configured one and microvmd's parameters. */
+char *vm_host_kernel_cmdline(const Vm *vm, const ShareSet *shares, const char *volume);
+
+/* Every unit name of the VM (hypervisor, shares' sockets and services), NULL-terminated. */
+char **vm_host_unit_names(const char *name);
+/* Stops the VM's share units (all, or those in the set loaded), asynchronously. */
+void vm_host_stop_share_units(Manager *m, const char *name, GHashTable *loaded);
+
+/* Everything of a run that is over, in one place: its guest channel, its share units,
+ * its runtime directory, its tap (and the network when it was the last VM). The VM's
+ * state must already say it is down. */
+void vm_host_teardown(Vm *vm, bool keep_network);

@@ -1,0 +1,144 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* At start-up: the VMs that kept running while microvmd was away, the network they use,
+ * and the VMs marked autostart. */
+#include "guest-channel.h"
+#include "hypervisor.h"
+#include "log.h"
+#include "manager.h"
+#include "mvm-macro.h"
+#include "mvm-net.h"
+#include "network.h"
+#include "systemd-client.h"
+#include "vm-host.h"
+#include "vm-ready.h"
+#include "vm-runtime.h"
+#include "vm-units.h"
+#include "vm.h"
+
+#include <string.h>
+
+/* For a VM found running after a restart of microvmd: what serves its shares now (the
+ * binary was not replaced in between, or its units would say otherwise). */
+static void vm_describe_share_server(Vm *vm) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        g_autofree char *owner = manager_user_name(vm->def->owner);
+        const Virtiofsd *virtiofsd;
+
+        if (manager_get_virtiofsd(vm->manager, &virtiofsd, &error) < 0)
+                return;
+        g_free(vm->share_server);
+        vm->share_server = virtiofsd_describe(virtiofsd, owner);
+}
+
+static void on_reconciled_state(Manager *m, const char *vm_name, int r, const char *state) {
+        if (r < 0)
+                log_warning("VM %s: its hypervisor does not answer on its control socket: %s", vm_name, strerror(-r));
+        else
+                log_info("VM %s: its hypervisor reports the VM %s.", vm_name, state);
+}
+
+void vm_runtime_reconcile(Manager *m) {
+        g_autoptr(GHashTable) loaded = NULL;
+        GHashTableIter it;
+        gpointer value;
+
+        /* One call for all: with thousands of VMs defined, asking PID 1 about each one
+         * would keep microvmd from answering for many seconds after it starts. */
+        if (systemd_list_our_units(m->systemd, &loaded) < 0)
+                log_warning("Cannot list the units of PID 1; asking about each VM's.");
+
+        g_hash_table_iter_init(&it, m->vms);
+        while (g_hash_table_iter_next(&it, NULL, &value)) {
+                Vm *vm = value;
+                UnitStatus st = {};
+                uid_t vmm_uid;
+                int r;
+
+                /* Not loaded: only share units and the runtime directory of a crash may be left. */
+                if (loaded && !g_hash_table_contains(loaded, vm->unit)) {
+                        vm_host_stop_share_units(m, vm->def->name, loaded);
+                        vm_host_runtime_dir_remove(vm->def->name);
+                        continue;
+                }
+                r = systemd_get_unit_status(m->systemd, vm->unit, &st);
+                if (r < 0 || g_strcmp0(st.active_state, "inactive") == 0 || g_strcmp0(st.active_state, "failed") == 0) {
+                        /* Not running: whatever a crash left behind goes. */
+                        unit_status_clear(&st);
+                        vm_host_stop_share_units(m, vm->def->name, NULL);
+                        vm_host_runtime_dir_remove(vm->def->name);
+                        continue;
+                }
+                for (char **e = st.environment; e && *e; e++)
+                        if (g_str_has_prefix(*e, HYPERVISOR_ENV))
+                                vm->backend = hypervisor_from_name(*e + strlen(HYPERVISOR_ENV));
+                vm->unit_state = g_strdup(st.active_state);
+                vm->main_pid = st.main_pid;
+                vm->started_at = st.active_enter_usec;
+                vm_describe_share_server(vm);
+                if (vm->def->ip_address) {
+                        uint32_t a;
+                        if (mvm_ipv4_parse(vm->def->ip_address, &a) >= 0)
+                                vm->tap = mvm_tap_name(&m->subnet, a);
+                }
+                /* The hypervisor reconnects; its guest says again what holds. */
+                if (vm->backend && vm_hypervisor_uid(vm, &vmm_uid) >= 0) {
+                        g_autofree char *runtime_dir = vm_runtime_dir(vm->def->name);
+                        r = guest_channel_open(vm, runtime_dir, vm->backend->guest_channel_socket, vmm_uid, true);
+                        if (r < 0)
+                                log_warning("VM %s: cannot listen on its guest channel: %s", vm->def->name,
+                                            strerror(-r));
+                }
+                if (strcmp(st.active_state, "active") == 0 || strcmp(st.active_state, "reloading") == 0) {
+                        vm->state = VM_STATE_RUNNING;
+                        vm_ready_watch_start(vm);
+                }
+                else if (strcmp(st.active_state, "deactivating") == 0) {
+                        vm->state = VM_STATE_STOPPING;
+                        vm->stop_requested = true;
+                } else
+                        vm->state = VM_STATE_STARTING;
+                log_info("VM %s is %s (found its unit %s, PID %u).", vm->def->name, vm_state_to_string(vm->state),
+                         vm->unit, vm->main_pid);
+                /* Found, not started by us: ask the hypervisor itself how the VM is. */
+                if (vm->state == VM_STATE_RUNNING && vm->backend) {
+                        g_autofree char *runtime_dir = vm_runtime_dir(vm->def->name);
+                        r = vm->backend->query_state(m, vm->def->name, runtime_dir, on_reconciled_state);
+                        if (r < 0)
+                                on_reconciled_state(m, vm->def->name, r, NULL);
+                }
+                unit_status_clear(&st);
+        }
+}
+
+/* After reconciling: keep the network of running VMs, remove what a crash left. */
+void vm_runtime_reconcile_network(Manager *m) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+
+        network_remove_stale_taps(m);
+        if (!manager_any_vm_active(m)) {
+                if (network_has_state())
+                        network_release(m);
+                return;
+        }
+        if (network_ensure(m, &error) < 0) {
+                log_error("Cannot restore the network of the running VMs: %s", error.message);
+                return;
+        }
+        vm_runtime_restore_firewall(m);
+}
+
+void vm_runtime_autostart(Manager *m) {
+        GHashTableIter it;
+        gpointer value;
+
+        g_hash_table_iter_init(&it, m->vms);
+        while (g_hash_table_iter_next(&it, NULL, &value)) {
+                Vm *vm = value;
+                _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+
+                if (!vm->def->autostart || vm->state != VM_STATE_STOPPED)
+                        continue;
+                if (vm_start(vm, NULL, false, &error) < 0)
+                        log_error("Cannot autostart VM %s: %s", vm->def->name, error.message);
+        }
+}
