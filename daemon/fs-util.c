@@ -293,7 +293,9 @@ static int open_in_child(const char *path, bool directory) {
 }
 
 static int open_as_user(const char *path, uid_t uid, gid_t gid, bool directory, int *ret_fd) {
-        struct passwd *pw = getpwuid(uid);
+        /* Reentrant: microvmd calls this from worker threads too. */
+        struct passwd pw_buf, *pw = NULL;
+        char pw_strings[4096];
         gid_t groups[256]; /* a user in more groups gets none of them here: stricter */
         int n_groups = (int) G_N_ELEMENTS(groups), pair[2], status, r;
         union {
@@ -308,7 +310,8 @@ static int open_as_user(const char *path, uid_t uid, gid_t gid, bool directory, 
         pid_t pid;
 
         /* The groups first: the child may only make async-signal-safe calls. */
-        if (!pw || getgrouplist(pw->pw_name, gid, groups, &n_groups) < 0)
+        if (getpwuid_r(uid, &pw_buf, pw_strings, sizeof(pw_strings), &pw) != 0 || !pw ||
+            getgrouplist(pw->pw_name, gid, groups, &n_groups) < 0)
                 n_groups = 0;
         if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0)
                 return -errno;

@@ -204,24 +204,18 @@ void vm_host_network_down(Vm *vm, bool keep_network) {
 /* A VM's own kernel or initramfs (CreateWorkspace options), read with its owner's rights
  * and copied into the runtime directory for the hypervisor: never a file the owner could
  * not read (another VM's volume, root's files), whatever root or a hypervisor can. */
-int vm_host_copy_boot_override(Vm *vm, uid_t vmm_uid, const char *runtime_dir, const char *path, const char *what,
-                              const char *copy_name, char **ret_copy, sd_bus_error *error) {
-        struct passwd *owner;
+int vm_host_copy_boot_override(const VmOwner *owner, uid_t vmm_uid, const char *runtime_dir, const char *path,
+                               const char *what, const char *copy_name, char **ret_copy, sd_bus_error *error) {
         _cleanup_close_ int fd = -1, dir = -1;
-        g_autofree char *owner_name = NULL;
         int r;
 
         if (!path)
                 return 0;
-        owner_name = manager_user_name(vm->def->owner);
-        owner = getpwuid(vm->def->owner);
-        if (!owner)
-                return sd_bus_error_setf(error, MVM_ERROR_FAILED, "The user %s does not exist.", owner_name);
-        r = open_regular_as_user(path, owner->pw_uid, owner->pw_gid, &fd);
+        r = open_regular_as_user(path, owner->uid, owner->gid, &fd);
         if (r < 0)
                 return sd_bus_error_setf(error, MVM_ERROR_KERNEL_NOT_FOUND,
                                          "The VM's own %s %s cannot be read by its owner %s: %s.", what, path,
-                                         owner_name, r == -EINVAL ? "not a regular file" : strerror(-r));
+                                         owner->name, r == -EINVAL ? "not a regular file" : strerror(-r));
         dir = open_dir_at(AT_FDCWD, runtime_dir);
         r = dir < 0 ? dir : copy_fd_to_new_file_at(fd, dir, copy_name, 0400, vmm_uid, vmm_uid);
         if (r < 0)

@@ -36,10 +36,19 @@ bool vm_host_file_exists(const char *path);
 /* [Hypervisor] KVM= and /dev/kvm. */
 bool vm_host_kvm_available(const MvmConfig *c);
 
+/* A VM's owner, resolved in the main thread for code that runs in worker threads. */
+typedef struct VmOwner {
+        const char *name;
+        uid_t uid;
+        gid_t gid;
+} VmOwner;
+
 /* A VM's own kernel or initramfs (path, may be NULL: nothing to do), read with its
- * owner's rights and copied into the runtime directory as copy_name for the hypervisor. */
-int vm_host_copy_boot_override(Vm *vm, uid_t vmm_uid, const char *runtime_dir, const char *path, const char *what,
-                               const char *copy_name, char **ret_copy, sd_bus_error *error);
+ * owner's rights and copied into the runtime directory as copy_name for the hypervisor:
+ * never a file the owner could not read (another VM's volume, root's files), whatever
+ * root or a hypervisor can. Thread-safe. */
+int vm_host_copy_boot_override(const VmOwner *owner, uid_t vmm_uid, const char *runtime_dir, const char *path,
+                               const char *what, const char *copy_name, char **ret_copy, sd_bus_error *error);
 
 /* The network (bridge, tables) if it is not up, then the VM's tap and rules. */
 int vm_host_network_up(Vm *vm, uid_t vmm_uid, char **ret_tap, sd_bus_error *error);

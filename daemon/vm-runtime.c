@@ -36,6 +36,23 @@
 #define UNITS_GONE_TIMEOUT_USEC (10 * G_USEC_PER_SEC)
 #define UNITS_GONE_RETRY_USEC (50 * 1000)
 
+/* What a start prepares on the host before its units: the runtime directory, the VM's
+ * own kernel and initramfs read as its owner, the credentials directory checked as its
+ * owner, the volume. In a worker thread: paths the owner controls may lie on a file
+ * system the owner mounted, whose answers may take any time. */
+struct HostPrepare {
+        VmStartOp *op;               /* NULL once the start went away */
+        char *name, *owner_name, *kernel, *initramfs, *credentials_directory;
+        uid_t owner_uid, vmm_uid;
+        gid_t owner_gid;
+        uint64_t volume_gib;
+        Virtiofsd virtiofsd;         /* a copy: the main thread may probe again meanwhile */
+        /* The results. */
+        char *own_kernel, *own_initramfs, *volume;
+        sd_bus_error error;
+};
+typedef struct HostPrepare HostPrepare;
+
 /* A start until PID 1 accepted the hypervisor's unit. */
 struct VmStartOp {
         Vm *vm;
@@ -49,6 +66,7 @@ struct VmStartOp {
         unsigned pending;            /* their answers still to come */
         bool hypervisor_accepted;
         bool host_touched;           /* runtime directory, tap, guest channel may exist */
+        HostPrepare *prepare;        /* in a worker thread */
         sd_bus_error error;          /* the first refusal */
 };
 
@@ -59,6 +77,8 @@ static void slot_unref(gpointer slot) {
 static void start_op_free(VmStartOp *op) {
         if (!op)
                 return;
+        if (op->prepare)
+                op->prepare->op = NULL; /* the worker's answer finds nobody */
         sd_bus_slot_unref(op->check_slot);
         sd_event_source_disable_unref(op->retry);
         if (op->create_slots)
@@ -435,57 +455,151 @@ static int send_unit(VmStartOp *op, const TransientUnit *u, SystemdReplyCallback
         return 0;
 }
 
-/* The units of the last run are gone: set up the host and create this run's units. */
-static void create_units(VmStartOp *op) {
+
+static void host_prepare_free(void *p) {
+        HostPrepare *h = p;
+
+        g_free(h->name);
+        g_free(h->owner_name);
+        g_free(h->kernel);
+        g_free(h->initramfs);
+        g_free(h->credentials_directory);
+        virtiofsd_done(&h->virtiofsd);
+        g_free(h->own_kernel);
+        g_free(h->own_initramfs);
+        g_free(h->volume);
+        sd_bus_error_free(&h->error);
+        g_free(h);
+}
+
+static int host_prepare(HostPrepare *h) {
+        g_autofree char *runtime_dir = vm_runtime_dir(h->name);
+        VmOwner owner = { .name = h->owner_name, .uid = h->owner_uid, .gid = h->owner_gid };
+        int r;
+
+        /* Again at every start: the owner may have replaced it since. */
+        if (h->credentials_directory) {
+                r = credentials_directory_check(&h->virtiofsd, h->credentials_directory, h->owner_uid,
+                                                h->owner_gid, &h->error);
+                if (r < 0)
+                        return r;
+        }
+        r = vm_host_runtime_dir_create(h->name, h->vmm_uid, &h->error);
+        if (r < 0)
+                return r;
+        /* A VM's own kernel and initramfs are read as its owner once the runtime directory
+         * exists (no existence oracle for root's view of the file system). */
+        r = vm_host_copy_boot_override(&owner, h->vmm_uid, runtime_dir, h->kernel, "kernel", "vmlinuz",
+                                       &h->own_kernel, &h->error);
+        if (r < 0)
+                return r;
+        r = vm_host_copy_boot_override(&owner, h->vmm_uid, runtime_dir, h->initramfs, "initramfs", "initrd.img",
+                                       &h->own_initramfs, &h->error);
+        if (r < 0)
+                return r;
+        if (h->volume_gib > 0) {
+                h->volume = volume_path(h->name);
+                r = volume_ensure(h->name, h->volume_gib, h->vmm_uid, h->vmm_uid);
+                if (r < 0)
+                        return sd_bus_error_setf(&h->error, MVM_ERROR_FAILED, "Cannot create the volume %s: %s",
+                                                 h->volume, strerror(-r));
+        }
+        return 0;
+}
+
+static void host_prepare_in_thread(GTask *task, gpointer source, gpointer data, GCancellable *cancellable) {
+        HostPrepare *h = data;
+        int r = host_prepare(h);
+
+        if (r < 0 && !sd_bus_error_is_set(&h->error))
+                sd_bus_error_setf(&h->error, MVM_ERROR_FAILED, "Cannot start VM '%s': %s", h->name, strerror(-r));
+        g_task_return_int(task, r);
+}
+
+static void create_units(VmStartOp *op, HostPrepare *h);
+
+static void on_host_prepared(GObject *source, GAsyncResult *result, gpointer userdata) {
+        HostPrepare *h = g_task_get_task_data(G_TASK(result));
+        VmStartOp *op = h->op;
+
+        if (!op)
+                return; /* the VM went away (microvmd exits) */
+        op->prepare = NULL;
+        if (g_task_propagate_int(G_TASK(result), NULL) < 0)
+                start_op_fail(op, &h->error);
+        else if (op->vm->stop_requested)
+                start_op_failf(op, MVM_ERROR_FAILED, "VM '%s' was stopped while starting.", op->vm->def->name);
+        else
+                create_units(op, h);
+}
+
+static void prepare_host(VmStartOp *op) {
+        Vm *vm = op->vm;
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        const Virtiofsd *virtiofsd;
+        struct passwd *owner = getpwuid(vm->def->owner);
+        g_autoptr(GTask) task = NULL;
+        HostPrepare *h;
+
+        if (!owner) {
+                start_op_failf(op, MVM_ERROR_FAILED, "The owner of VM '%s' (uid %u) has no user database entry.",
+                               vm->def->name, (unsigned) vm->def->owner);
+                return;
+        }
+        if (manager_get_virtiofsd(vm->manager, &virtiofsd, &error) < 0) {
+                start_op_fail(op, &error);
+                return;
+        }
+        h = g_new0(HostPrepare, 1);
+        *h = (HostPrepare) {
+                .op = op,
+                .name = g_strdup(vm->def->name),
+                .owner_name = g_strdup(owner->pw_name),
+                .owner_uid = owner->pw_uid,
+                .owner_gid = owner->pw_gid,
+                .kernel = g_strdup(vm->def->kernel),
+                .initramfs = g_strdup(vm->def->initramfs),
+                .credentials_directory = g_strdup(vm->def->credentials_directory),
+                .volume_gib = vm->def->volume_gib,
+                .virtiofsd = { .path = g_strdup(virtiofsd->path), .kind = virtiofsd->kind },
+        };
+        if (vm_hypervisor_uid(vm, &h->vmm_uid) < 0)
+                g_assert_not_reached(); /* vm_start() checked it */
+        op->host_touched = true;
+        op->prepare = h;
+        task = g_task_new(NULL, NULL, on_host_prepared, NULL);
+        g_task_set_task_data(task, h, host_prepare_free);
+        g_task_run_in_thread(task, host_prepare_in_thread);
+}
+
+/* The host is prepared: the network, then this run's units. */
+static void create_units(VmStartOp *op, HostPrepare *h) {
         Vm *vm = op->vm;
         Manager *m = vm->manager;
         const MvmConfig *c = m->config;
         const MvmVmDef *def = vm->def;
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         g_autofree char *runtime_dir = vm_runtime_dir(def->name);
-        g_autofree char *cmdline = NULL, *tap = NULL, *volume = NULL, *own_kernel = NULL, *own_initramfs = NULL;
-        g_autofree char *owner_name = NULL;
+        g_autofree char *cmdline = NULL, *tap = NULL;
+        const char *volume = h->volume;
         _cleanup_(share_set_clear) ShareSet shares = {};
         g_auto(GStrv) argv = NULL;
         const HypervisorBackend *backend = vm->backend;
         const Virtiofsd *virtiofsd;
-        uid_t vmm_uid;
+        uid_t vmm_uid = h->vmm_uid;
         int r;
 
-        if (vm_hypervisor_uid(vm, &vmm_uid) < 0)
-                g_assert_not_reached(); /* vm_start() checked it */
-        op->host_touched = true;
-        owner_name = manager_user_name(def->owner);
         r = manager_get_virtiofsd(m, &virtiofsd, &error);
-        if (r >= 0)
-                r = vm_host_runtime_dir_create(def->name, vmm_uid, &error);
-        /* A VM's own kernel and initramfs are read as its owner once the runtime directory
-         * exists (no existence oracle for root's view of the file system). */
-        if (r >= 0)
-                r = vm_host_copy_boot_override(vm, vmm_uid, runtime_dir, def->kernel, "kernel", "vmlinuz",
-                                               &own_kernel, &error);
-        if (r >= 0)
-                r = vm_host_copy_boot_override(vm, vmm_uid, runtime_dir, def->initramfs, "initramfs",
-                                               "initrd.img", &own_initramfs, &error);
-        if (r >= 0 && def->volume_gib > 0) {
-                volume = volume_path(def->name);
-                r = volume_ensure(def->name, def->volume_gib, vmm_uid, vmm_uid);
-                if (r < 0)
-                        sd_bus_error_setf(&error, MVM_ERROR_FAILED, "Cannot create the volume %s: %s", volume,
-                                          strerror(-r));
-        }
         if (r >= 0)
                 r = vm_host_network_up(vm, vmm_uid, &tap, &error);
         if (r < 0) {
-                if (!sd_bus_error_is_set(&error))
-                        sd_bus_error_setf(&error, MVM_ERROR_FAILED, "Cannot start VM '%s': %s", def->name, strerror(-r));
                 start_op_fail(op, &error);
                 return;
         }
         /* From here on the teardown knows the tap. */
         vm->tap = g_steal_pointer(&tap);
         g_free(vm->share_server);
-        vm->share_server = virtiofsd_describe(virtiofsd, owner_name);
+        vm->share_server = virtiofsd_describe(virtiofsd, h->owner_name);
 
         vm_host_build_shares(m, vm, runtime_dir, &shares);
         cmdline = vm_host_kernel_cmdline(vm, &shares, volume);
@@ -494,8 +608,8 @@ static void create_units(VmStartOp *op) {
                 .binary = backend_binary(m, backend),
                 .vcpus = def->vcpus,
                 .memory_mib = def->memory_mib,
-                .kernel = own_kernel ?: c->kernel,
-                .initramfs = own_initramfs ?: c->initramfs,
+                .kernel = h->own_kernel ?: c->kernel,
+                .initramfs = h->own_initramfs ?: c->initramfs,
                 .cmdline = cmdline,
                 .runtime_dir = runtime_dir,
                 .shares = shares.items,
@@ -524,7 +638,7 @@ static void create_units(VmStartOp *op) {
                 g_autofree char *service_unit = vm_share_unit_name(def->name, shares.items[i].tag, "service");
                 ShareUnitData d = {
                         .def = def, .share = &shares.items[i], .hypervisor_unit = vm->unit, .vmm_uid = vmm_uid,
-                        .virtiofsd = virtiofsd, .owner_name = owner_name,
+                        .virtiofsd = virtiofsd, .owner_name = h->owner_name,
                 };
                 TransientUnit u = { .name = socket_unit, .build = vm_unit_share_socket, .aux_name = service_unit,
                                     .aux_build = vm_unit_share_service, .data = &d };
@@ -581,7 +695,7 @@ static void on_units_loaded(int r, GHashTable *loaded, void *userdata) {
                 return;
         }
         if (g_hash_table_size(loaded) == 0) {
-                create_units(op);
+                prepare_host(op);
                 return;
         }
         g_hash_table_iter_init(&it, loaded);
@@ -661,13 +775,6 @@ int vm_start(Vm *vm, sd_bus_message *call, bool wait, sd_bus_error *error) {
         if (!owner)
                 return sd_bus_error_setf(error, MVM_ERROR_FAILED, "The owner of VM '%s' (uid %u) has no user "
                                          "database entry.", def->name, (unsigned) def->owner);
-        /* Again at every start: the owner may have replaced it since. */
-        if (def->credentials_directory) {
-                r = credentials_directory_check(virtiofsd, def->credentials_directory, def->owner, owner->pw_gid,
-                                                error);
-                if (r < 0)
-                        return r;
-        }
         if (backend->needs_kvm && !vm_host_kvm_available(c))
                 return sd_bus_error_setf(error, MVM_ERROR_NO_KVM, "%s needs KVM, %s; use the qemu hypervisor.",
                                          backend->name,
