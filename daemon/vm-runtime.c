@@ -979,6 +979,8 @@ static void vm_finish(Vm *vm, VmState state, const char *reason) {
         bool timed_out = vm->start_timed_out;
 
         vm->stop_timer = sd_event_source_disable_unref(vm->stop_timer);
+        vm->power_off_request = hypervisor_request_cancel(vm->power_off_request);
+        vm->state_request = hypervisor_request_cancel(vm->state_request);
         guest_channel_close(vm);
         stop_share_units(m, vm->def->name, NULL);
         runtime_dir_remove(vm->def->name);
@@ -1080,16 +1082,18 @@ static int on_stop_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
         return 0;
 }
 
-static void on_power_off_failed(Manager *m, const char *vm_name, const char *message) {
+/* A press of the power button was answered; if it failed, systemd stops the VM instead. */
+static void on_power_off_done(int r, const char *message, void *userdata) {
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
-        g_autofree char *unit = vm_unit_name(vm_name);
-        Vm *vm = manager_get_vm(m, vm_name);
+        Vm *vm = userdata;
+        g_autofree char *unit = vm_unit_name(vm->def->name);
 
-        if (!vm || vm->state != VM_STATE_STOPPING)
+        vm->power_off_request = NULL; /* its handle is gone */
+        if (r >= 0 || vm->state != VM_STATE_STOPPING)
                 return;
-        log_warning("VM %s: %s; stopping its unit.", vm_name, message);
+        log_warning("VM %s: %s; stopping its unit.", vm->def->name, message);
         vm->stop_timer = sd_event_source_disable_unref(vm->stop_timer);
-        if (systemd_stop_unit(m, unit, &error) < 0)
+        if (systemd_stop_unit(vm->manager, unit, &error) < 0)
                 log_error("Cannot stop %s: %s", unit, error.message);
 }
 
@@ -1111,7 +1115,10 @@ static int press_power_button_again(Vm *vm) {
 
         if (vm->state != VM_STATE_STOPPING || !vm->backend)
                 return 0;
-        return vm->backend->power_off(vm->manager, vm->def->name, runtime_dir, on_power_off_failed);
+        if (vm->power_off_request)
+                return 0; /* the last press is still under way: its answer or deadline decides */
+        return vm->backend->power_off(vm->manager->event, runtime_dir, on_power_off_done, vm,
+                                      &vm->power_off_request);
 }
 
 int vm_stop(Vm *vm, sd_bus_message *call, bool force, sd_bus_error *error) {
@@ -1137,7 +1144,8 @@ int vm_stop(Vm *vm, sd_bus_message *call, bool force, sd_bus_error *error) {
                                  vm->def->name);
                         r = systemd_stop_unit(m, unit, error);
                 } else {
-                        r = vm->backend->power_off(m, vm->def->name, runtime_dir, on_power_off_failed);
+                        r = vm->backend->power_off(m->event, runtime_dir, on_power_off_done, vm,
+                                                   &vm->power_off_request);
                         if (r < 0) {
                                 log_warning("VM %s: cannot press the power button (%s); stopping its unit.",
                                             vm->def->name, strerror(-r));
@@ -1177,11 +1185,15 @@ int vm_restart(Vm *vm, sd_bus_message *call, sd_bus_error *error) {
         return 1;
 }
 
-static void on_reconciled_state(Manager *m, const char *vm_name, int r, const char *state) {
+static void on_reconciled_state(int r, const char *detail, void *userdata) {
+        Vm *vm = userdata;
+
+        vm->state_request = NULL; /* its handle is gone */
         if (r < 0)
-                log_warning("VM %s: its hypervisor does not answer on its control socket: %s", vm_name, strerror(-r));
+                log_warning("VM %s: its hypervisor does not answer on its control socket: %s", vm->def->name,
+                            detail ?: strerror(-r));
         else
-                log_info("VM %s: its hypervisor reports the VM %s.", vm_name, state);
+                log_info("VM %s: its hypervisor reports the VM %s.", vm->def->name, detail);
 }
 
 void vm_runtime_reconcile(Manager *m) {
@@ -1249,9 +1261,10 @@ void vm_runtime_reconcile(Manager *m) {
                 /* Found, not started by us: ask the hypervisor itself how the VM is. */
                 if (vm->state == VM_STATE_RUNNING && vm->backend) {
                         g_autofree char *runtime_dir = vm_runtime_dir(vm->def->name);
-                        r = vm->backend->query_state(m, vm->def->name, runtime_dir, on_reconciled_state);
+                        r = vm->backend->query_state(m->event, runtime_dir, on_reconciled_state, vm,
+                                                     &vm->state_request);
                         if (r < 0)
-                                on_reconciled_state(m, vm->def->name, r, NULL);
+                                on_reconciled_state(r, NULL, vm);
                 }
                 unit_status_clear(&st);
         }

@@ -133,28 +133,8 @@ static void test_from_name(void) {
         g_assert_null(hypervisor_from_name(NULL));
 }
 
-/* QMP lines: the answer, an error, an event, and what is not QMP. */
-static void test_qmp_parse_reply(void) {
-        JsonNode *ret = NULL;
-        g_autoptr(GString) deep = g_string_new("{\"return\": ");
-
-        g_assert_cmpint(qmp_parse_reply("{\"return\": {\"status\": \"running\"}}", &ret), ==, 0);
-        g_assert_nonnull(ret);
-        g_assert_true(JSON_NODE_HOLDS_OBJECT(ret));
-        json_node_unref(ret);
-        g_assert_cmpint(qmp_parse_reply("{\"return\": {}}", NULL), ==, 0);
-        g_assert_cmpint(qmp_parse_reply("{\"error\": {\"class\": \"GenericError\"}}", NULL), ==, -EIO);
-        g_assert_cmpint(qmp_parse_reply("{\"event\": \"POWERDOWN\"}", NULL), ==, 1);
-        g_assert_cmpint(qmp_parse_reply("[1, 2]", NULL), ==, -EBADMSG);
-        g_assert_cmpint(qmp_parse_reply("not json", NULL), ==, -EBADMSG);
-        for (int i = 0; i < 100000; i++)
-                g_string_append_c(deep, '[');
-        g_assert_cmpint(qmp_parse_reply(deep->str, NULL), ==, -EBADMSG);
-}
-
 int main(int argc, char *argv[]) {
         g_test_init(&argc, &argv, NULL);
-        g_test_add_func("/hypervisor/qmp-parse-reply", test_qmp_parse_reply);
         g_test_add_func("/hypervisor/cloud-hypervisor/argv", test_cloud_hypervisor);
         g_test_add_data_func("/hypervisor/qemu/argv-tcg", GINT_TO_POINTER(false), test_qemu);
         g_test_add_data_func("/hypervisor/qemu/argv-kvm", GINT_TO_POINTER(true), test_qemu);
