@@ -41,8 +41,9 @@ typedef struct HypervisorRequest HypervisorRequest;
  * power_off() or query_state()), unless the request was cancelled. r < 0 when it failed,
  * and detail then says why, as one line to log. On success detail is, for query_state,
  * the hypervisor's own word for the VM's state ("Running" from cloud-hypervisor's
- * vm.info, "running" from QEMU's query-status), and NULL for power_off. The request's
- * handle is gone once the callback is called: forget it first thing there. */
+ * vm.info, "running" from QEMU's query-status), and NULL for power_off. detail is valid
+ * during the callback only. The request's handle is gone once the callback is called:
+ * forget it first thing there. */
 typedef void (*HypervisorCallback)(int r, const char *detail, void *userdata);
 
 /* A hypervisor backend: build the command line, ask the guest to power off, ask the
