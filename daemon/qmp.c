@@ -138,7 +138,7 @@ static int update_events(QmpRequest *req) {
 
         if (req->out_written < req->out_size)
                 events |= EPOLLOUT;
-        return sd_event_source_set_io_events(req->io_source, events);
+        return MIN(sd_event_source_set_io_events(req->io_source, events), 0);
 }
 
 static int flush(QmpRequest *req) {
