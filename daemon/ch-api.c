@@ -1,16 +1,15 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "ch-api.h"
+#include "fs-util.h"
 #include "mvm-json.h"
 #include "mvm-macro.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -434,7 +433,6 @@ int ch_api_request(
                 ChApiRequest **ret) {
 
         ChApiRequest *req;
-        struct stat st;
         size_t l;
         int r;
 
@@ -456,23 +454,13 @@ int ch_api_request(
         req->userdata = userdata;
         req->content_length = -1;
         req->head = strcmp(method, "HEAD") == 0;
-        req->address.sun_family = AF_UNIX;
         /* The socket's directory belongs to the hypervisor's user: never follow a symlink
          * it may have put there; connect to the very inode opened here. */
-        req->path_fd = open(socket_path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-        if (req->path_fd < 0)
-                req->connect_error = -errno;
-        else if (fstat(req->path_fd, &st) < 0)
-                req->connect_error = -errno;
-        else if (S_ISLNK(st.st_mode))
-                req->connect_error = -ELOOP; /* O_PATH|O_NOFOLLOW opens the link itself */
-        else if (!S_ISSOCK(st.st_mode))
-                req->connect_error = -ENOTSOCK;
-        if (req->connect_error == 0)
-                snprintf(req->address.sun_path, sizeof(req->address.sun_path), "/proc/self/fd/%d", req->path_fd);
+        r = unix_address_nofollow(socket_path, &req->address, &req->address_size);
+        if (r < 0)
+                req->connect_error = r;
         else
-                memcpy(req->address.sun_path, socket_path, l);
-        req->address_size = offsetof(struct sockaddr_un, sun_path) + strlen(req->address.sun_path) + 1;
+                req->path_fd = r;
 
         req->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         if (req->fd < 0) {

@@ -212,9 +212,9 @@ int read_file_at(int dirfd, const char *name, size_t max, char **ret, size_t *re
         return 0;
 }
 
-int connect_unix_nofollow(const char *path) {
+int unix_address_nofollow(const char *path, struct sockaddr_un *ret_address, socklen_t *ret_size) {
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
-        _cleanup_close_ int path_fd = -1, fd = -1;
+        _cleanup_close_ int path_fd = -1;
         struct stat st;
 
         path_fd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
@@ -228,10 +228,23 @@ int connect_unix_nofollow(const char *path) {
                 return -ENOTSOCK;
         /* Connecting through the O_PATH fd reaches exactly the inode checked above. */
         snprintf(sa.sun_path, sizeof(sa.sun_path), "/proc/self/fd/%d", path_fd);
+        *ret_address = sa;
+        *ret_size = offsetof(struct sockaddr_un, sun_path) + strlen(sa.sun_path) + 1;
+        return mvm_take_fd(&path_fd);
+}
+
+int connect_unix_nofollow(const char *path) {
+        struct sockaddr_un sa;
+        socklen_t size;
+        _cleanup_close_ int path_fd = -1, fd = -1;
+
+        path_fd = unix_address_nofollow(path, &sa, &size);
+        if (path_fd < 0)
+                return path_fd;
         fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (fd < 0)
                 return -errno;
-        if (connect(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0)
+        if (connect(fd, (struct sockaddr *) &sa, size) < 0)
                 return -errno;
         return mvm_take_fd(&fd);
 }

@@ -3,7 +3,9 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/socket.h>
 #include <sys/types.h>
+#include <sys/un.h>
 
 /* File helpers for a root daemon working in directories users can write to: every
  * function works relative to a directory fd and never follows a symlink. */
@@ -38,6 +40,12 @@ void random_suffix(char *buf, size_t n);
 /* Connects a stream socket to the unix socket at path without following a symlink in
  * its last component (the directory may be writable by a less trusted user). */
 int connect_unix_nofollow(const char *path);
+
+/* The first half of connect_unix_nofollow(), for a non-blocking connect: opens the
+ * socket at path as O_PATH (not following a symlink in its last component) and returns
+ * that fd, with in ret_address the address that reaches exactly that inode while the fd
+ * stays open (/proc/self/fd/N). -ELOOP for a symlink, -ENOTSOCK for anything else. */
+int unix_address_nofollow(const char *path, struct sockaddr_un *ret_address, socklen_t *ret_size);
 
 /* Opens path for reading as user uid (with gid and the user's groups), in a child that
  * drops to them: the file is one that user could read, whatever root could. Only a

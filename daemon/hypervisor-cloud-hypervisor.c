@@ -3,9 +3,8 @@
  * REST API on the API socket. It needs /dev/kvm. */
 #include "ch-api.h"
 #include "hypervisor.h"
-#include "log.h"
-#include "manager.h"
 #include "mvm-guest-channel.h"
+#include "mvm-macro.h"
 
 #include <glib.h>
 #include <string.h>
@@ -56,78 +55,64 @@ static char **ch_build_argv(const VmLaunch *l) {
         return argv_end(b);
 }
 
-typedef struct PowerOffRequest {
-        Manager *manager;
-        char *vm_name;
-        PowerOffFailed failed;
-} PowerOffRequest;
+static void cancel_ch_api(void *backend) {
+        ch_api_request_cancel(backend);
+}
+
+/* Sends METHOD /api/v1/PATH on API_SOCKET; done(r, response, req) completes req. */
+static int ch_request(sd_event *event, const char *runtime_dir, const char *method, const char *path,
+                      ChApiCallback done, HypervisorCallback callback, void *userdata, HypervisorRequest **ret) {
+        g_autofree char *socket = g_strdup_printf("%s/" API_SOCKET, runtime_dir);
+        g_autoptr(HypervisorRequest) req = hypervisor_request_new(callback, userdata);
+        ChApiRequest *c;
+        int r;
+
+        r = ch_api_request(event, socket, method, path, NULL, API_TIMEOUT_USEC, done, req, &c);
+        if (r < 0)
+                return r;
+        hypervisor_request_attach(req, c, cancel_ch_api);
+        if (ret)
+                *ret = req;
+        g_steal_pointer(&req); /* it frees itself once done */
+        return 0;
+}
 
 static void on_power_button(int r, const ChApiResponse *response, void *userdata) {
-        PowerOffRequest *req = userdata;
         g_autofree char *message = NULL;
 
         if (r < 0)
                 message = g_strdup_printf("cannot reach the cloud-hypervisor API: %s", strerror(-r));
         else if (!ch_api_status_ok(response->status)) {
-                g_autofree char *detail = ch_api_error_message(response);
-                message = g_strdup_printf("cloud-hypervisor refused the power button: %s", detail);
+                _cleanup_free_ char *detail = ch_api_error_message(response);
+                message = g_strdup_printf("cloud-hypervisor refused the power button: %s", detail ?: "?");
+                r = -EIO;
         }
-        if (message)
-                req->failed(req->manager, req->vm_name, message);
-        g_free(req->vm_name);
-        g_free(req);
+        hypervisor_request_complete(userdata, r, message);
 }
 
-static int ch_power_off(Manager *m, const char *vm_name, const char *runtime_dir, PowerOffFailed failed) {
-        g_autofree char *socket = g_strdup_printf("%s/" API_SOCKET, runtime_dir);
-        PowerOffRequest *req = g_new0(PowerOffRequest, 1);
-        int r;
-
-        req->manager = m;
-        req->vm_name = g_strdup(vm_name);
-        req->failed = failed;
-        r = ch_api_request(m->event, socket, "PUT", "vm.power-button", NULL, API_TIMEOUT_USEC,
-                           on_power_button, req, NULL);
-        if (r < 0) {
-                g_free(req->vm_name);
-                g_free(req);
-        }
-        return r;
+static int ch_power_off(sd_event *event, const char *runtime_dir, HypervisorCallback callback, void *userdata,
+                        HypervisorRequest **ret) {
+        return ch_request(event, runtime_dir, "PUT", "vm.power-button", on_power_button, callback, userdata, ret);
 }
-
-typedef struct StateRequest {
-        Manager *manager;
-        char *vm_name;
-        HypervisorStateCallback callback;
-} StateRequest;
 
 static void on_vm_info(int r, const ChApiResponse *response, void *userdata) {
-        StateRequest *req = userdata;
+        g_autofree char *message = NULL;
         const char *state = NULL;
 
-        if (r >= 0 && !ch_api_status_ok(response->status))
+        if (r >= 0 && !ch_api_status_ok(response->status)) {
+                _cleanup_free_ char *detail = ch_api_error_message(response);
+                message = g_strdup_printf("cloud-hypervisor refused vm.info: %s", detail ?: "?");
                 r = -EIO;
-        if (r >= 0)
+        } else if (r >= 0)
                 r = ch_api_parse_vm_state(response, &state);
-        req->callback(req->manager, req->vm_name, r, state);
-        g_free(req->vm_name);
-        g_free(req);
+        if (r < 0 && !message)
+                message = g_strdup_printf("no state from the cloud-hypervisor API: %s", strerror(-r));
+        hypervisor_request_complete(userdata, r, r < 0 ? message : state);
 }
 
-static int ch_query_state(Manager *m, const char *vm_name, const char *runtime_dir, HypervisorStateCallback callback) {
-        g_autofree char *socket = g_strdup_printf("%s/" API_SOCKET, runtime_dir);
-        StateRequest *req = g_new0(StateRequest, 1);
-        int r;
-
-        req->manager = m;
-        req->vm_name = g_strdup(vm_name);
-        req->callback = callback;
-        r = ch_api_request(m->event, socket, "GET", "vm.info", NULL, API_TIMEOUT_USEC, on_vm_info, req, NULL);
-        if (r < 0) {
-                g_free(req->vm_name);
-                g_free(req);
-        }
-        return r;
+static int ch_query_state(sd_event *event, const char *runtime_dir, HypervisorCallback callback, void *userdata,
+                          HypervisorRequest **ret) {
+        return ch_request(event, runtime_dir, "GET", "vm.info", on_vm_info, callback, userdata, ret);
 }
 
 const HypervisorBackend hypervisor_cloud_hypervisor = {

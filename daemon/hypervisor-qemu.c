@@ -1,25 +1,20 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The QEMU backend: q35 with virtiofs through vhost-user-fs and a shared memfd memory
  * backend; KVM where /dev/kvm exists, TCG otherwise. Graceful stop through QMP. */
-#include "fs-util.h"
 #include "hypervisor.h"
-#include "log.h"
 #include "mvm-guest-channel.h"
-#include "mvm-json.h"
-#include "mvm-macro.h"
+#include "qmp.h"
 
 #include <glib.h>
 #include <json-glib/json-glib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/time.h>
 
 #define QMP_SOCKET "qmp.sock"
 #define CONSOLE_SOCKET "console.sock"
 #define GUEST_CHANNEL_SOCKET "guest.sock"
-/* QEMU's monitor answers from its main loop at once; a hung QEMU costs at most this
- * per step before the stop falls back to systemd. */
-#define QMP_TIMEOUT_SEC 2
+/* QEMU's monitor answers from its main loop at once; a hung QEMU's press fails after
+ * this (the whole exchange) and the stop falls back to systemd. */
+#define QMP_TIMEOUT_USEC (5 * G_USEC_PER_SEC)
 
 static char **qemu_build_argv(const VmLaunch *l) {
         g_autoptr(GPtrArray) b = g_ptr_array_new_with_free_func(g_free);
@@ -80,118 +75,61 @@ static char **qemu_build_argv(const VmLaunch *l) {
         return argv_end(b);
 }
 
-/* Reads one line (QMP messages are one JSON object per line). */
-static int qmp_read_line(int fd, char *buf, size_t size) {
-        size_t n = 0;
-
-        while (n + 1 < size) {
-                ssize_t k = recv(fd, buf + n, 1, 0);
-                if (k < 0)
-                        return errno == EAGAIN ? -ETIMEDOUT : -errno;
-                if (k == 0)
-                        return -ECONNRESET;
-                if (buf[n] == '\n') {
-                        buf[n] = '\0';
-                        return 0;
-                }
-                n++;
-        }
-        return -EMSGSIZE;
+static void cancel_qmp(void *backend) {
+        qmp_request_cancel(backend);
 }
 
-/* One line from QMP: 0 and its "return" value (JSON, if ret), -EIO for an "error"
- * answer, 1 for any other object (an asynchronous event), -EBADMSG for anything else. The line is the
- * hypervisor's: nesting is checked before json-glib parses it. */
-int qmp_parse_reply(const char *line, JsonNode **ret) {
-        g_autoptr(JsonParser) parser = json_parser_new();
-        JsonObject *o;
-
-        if (!mvm_json_depth_ok(line, strlen(line), MVM_JSON_MAX_DEPTH) ||
-            !json_parser_load_from_data(parser, line, -1, NULL) ||
-            !JSON_NODE_HOLDS_OBJECT(json_parser_get_root(parser)))
-                return -EBADMSG;
-        o = json_node_get_object(json_parser_get_root(parser));
-        if (json_object_has_member(o, "return")) {
-                if (ret)
-                        *ret = json_node_copy(json_object_get_member(o, "return"));
-                return 0;
-        }
-        if (json_object_has_member(o, "error"))
-                return -EIO;
-        return 1; /* an event, or anything else that is not the answer */
-}
-
-/* Sends a command and waits for its answer, skipping asynchronous events; the answer's
- * "return" value goes to ret (JSON), if given. */
-static int qmp_execute(int fd, const char *command, JsonNode **ret) {
-        char line[4096];
-        int r;
-
-        if (send(fd, command, strlen(command), MSG_NOSIGNAL) < 0)
-                return -errno;
-        for (;;) {
-                r = qmp_read_line(fd, line, sizeof(line));
-                if (r < 0)
-                        return r;
-                r = qmp_parse_reply(line, ret);
-                if (r == -EIO) {
-                        mvm_text_sanitize(line);
-                        log_warning("QMP refused %s: %s", command, line);
-                }
-                if (r <= 0)
-                        return r;
-                /* an event: read on */
-        }
-}
-
-/* A QMP session: connected, greeted, capabilities negotiated. */
-static int qmp_open(const char *runtime_dir) {
-        struct timeval tv = { .tv_sec = QMP_TIMEOUT_SEC };
+/* Sends command on QMP_SOCKET; done(r, result, error_desc, req) completes req. */
+static int qemu_request(sd_event *event, const char *runtime_dir, const char *command, QmpCallback done,
+                        HypervisorCallback callback, void *userdata, HypervisorRequest **ret) {
         g_autofree char *path = g_strdup_printf("%s/" QMP_SOCKET, runtime_dir);
-        _cleanup_close_ int fd = -1;
-        char greeting[4096];
+        g_autoptr(HypervisorRequest) req = hypervisor_request_new(callback, userdata);
+        QmpRequest *q;
         int r;
 
-        /* The runtime directory belongs to the hypervisor's user: no symlinks. */
-        fd = connect_unix_nofollow(path);
-        if (fd < 0)
-                return fd;
-        if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0 ||
-            setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0)
-                return -errno;
-        r = qmp_read_line(fd, greeting, sizeof(greeting));
+        r = qmp_execute(event, path, command, QMP_TIMEOUT_USEC, done, req, &q);
         if (r < 0)
                 return r;
-        r = qmp_execute(fd, "{\"execute\":\"qmp_capabilities\"}\n", NULL);
-        if (r < 0)
-                return r;
-        return mvm_take_fd(&fd);
-}
-
-static int qemu_power_off(Manager *m, const char *vm_name, const char *runtime_dir, PowerOffFailed failed) {
-        _cleanup_close_ int fd = qmp_open(runtime_dir);
-
-        if (fd < 0)
-                return fd;
-        return qmp_execute(fd, "{\"execute\":\"system_powerdown\"}\n", NULL);
-}
-
-/* QMP answers at once, so this calls back before it returns. */
-static int qemu_query_state(Manager *m, const char *vm_name, const char *runtime_dir, HypervisorStateCallback callback) {
-        g_autoptr(JsonNode) result = NULL;
-        _cleanup_close_ int fd = qmp_open(runtime_dir);
-        const char *status = NULL;
-        int r;
-
-        if (fd < 0)
-                return fd;
-        r = qmp_execute(fd, "{\"execute\":\"query-status\"}\n", &result);
-        if (r < 0)
-                return r;
-        if (JSON_NODE_HOLDS_OBJECT(result))
-                status = json_object_get_string_member_with_default(json_node_get_object(result), "status", NULL);
-        callback(m, vm_name, status ? 0 : -EBADMSG, status);
+        hypervisor_request_attach(req, q, cancel_qmp);
+        if (ret)
+                *ret = req;
+        g_steal_pointer(&req); /* it frees itself once done */
         return 0;
+}
+
+static void on_powerdown(int r, JsonNode *result, const char *error_desc, void *userdata) {
+        g_autofree char *message = NULL;
+
+        if (r == -EIO)
+                message = g_strdup_printf("QEMU refused the power button: %s", error_desc ?: "no reason given");
+        else if (r < 0)
+                message = g_strdup_printf("cannot press the power button through QMP: %s", strerror(-r));
+        hypervisor_request_complete(userdata, r, message);
+}
+
+static int qemu_power_off(sd_event *event, const char *runtime_dir, HypervisorCallback callback, void *userdata,
+                          HypervisorRequest **ret) {
+        return qemu_request(event, runtime_dir, "system_powerdown", on_powerdown, callback, userdata, ret);
+}
+
+static void on_status(int r, JsonNode *result, const char *error_desc, void *userdata) {
+        g_autofree char *message = NULL;
+        const char *status = NULL;
+
+        if (r >= 0 && JSON_NODE_HOLDS_OBJECT(result))
+                status = json_object_get_string_member_with_default(json_node_get_object(result), "status", NULL);
+        if (r >= 0 && !status)
+                r = -EBADMSG;
+        if (r == -EIO)
+                message = g_strdup_printf("QEMU refused query-status: %s", error_desc ?: "no reason given");
+        else if (r < 0)
+                message = g_strdup_printf("no state from QMP: %s", strerror(-r));
+        hypervisor_request_complete(userdata, r, r < 0 ? message : status);
+}
+
+static int qemu_query_state(sd_event *event, const char *runtime_dir, HypervisorCallback callback, void *userdata,
+                            HypervisorRequest **ret) {
+        return qemu_request(event, runtime_dir, "query-status", on_status, callback, userdata, ret);
 }
 
 const HypervisorBackend hypervisor_qemu = {

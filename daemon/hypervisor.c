@@ -12,6 +12,47 @@ const HypervisorBackend *hypervisor_from_name(const char *name) {
         return NULL;
 }
 
+struct HypervisorRequest {
+        HypervisorCallback callback;
+        void *userdata;
+        void *backend;                  /* QmpRequest, ChApiRequest */
+        void (*cancel)(void *backend);
+        bool in_callback;
+};
+
+HypervisorRequest *hypervisor_request_new(HypervisorCallback callback, void *userdata) {
+        HypervisorRequest *req = g_new0(HypervisorRequest, 1);
+
+        req->callback = callback;
+        req->userdata = userdata;
+        return req;
+}
+
+void hypervisor_request_attach(HypervisorRequest *req, void *backend, void (*cancel)(void *backend)) {
+        req->backend = backend;
+        req->cancel = cancel;
+}
+
+void hypervisor_request_free(HypervisorRequest *req) {
+        g_free(req);
+}
+
+void hypervisor_request_complete(HypervisorRequest *req, int r, const char *detail) {
+        req->in_callback = true;
+        req->callback(r, detail, req->userdata);
+        hypervisor_request_free(req);
+}
+
+HypervisorRequest *hypervisor_request_cancel(HypervisorRequest *req) {
+        /* From within its callback, the backend's request is already on its way out. */
+        if (!req || req->in_callback)
+                return NULL;
+        if (req->cancel)
+                req->cancel(req->backend);
+        hypervisor_request_free(req);
+        return NULL;
+}
+
 void argv_add(GPtrArray *argv, const char *arg) {
         g_ptr_array_add(argv, g_strdup(arg));
 }

@@ -4,9 +4,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <json-glib/json-glib.h>
-
-typedef struct Manager Manager;
+#include <glib.h>
+#include <systemd/sd-event.h>
 
 /* One virtiofs share of a VM. */
 typedef struct VmShare {
@@ -34,27 +33,51 @@ typedef struct VmLaunch {
         const char *volume;        /* raw image of the persistent volume, or NULL */
 } VmLaunch;
 
-/* Called when an asynchronous power-off request failed (message says why); the VM is
- * then stopped through systemd instead. */
-typedef void (*PowerOffFailed)(Manager *m, const char *vm_name, const char *message);
+/* A question to a hypervisor under way: the backend's connection, with the caller's
+ * callback. */
+typedef struct HypervisorRequest HypervisorRequest;
 
-/* Called with the hypervisor's own word for the VM's state ("Running" from
- * cloud-hypervisor's vm.info, "running" from QEMU's query-status), or r < 0. */
-typedef void (*HypervisorStateCallback)(Manager *m, const char *vm_name, int r, const char *state);
+/* Called exactly once per request, always from the event loop (never from within
+ * power_off() or query_state()), unless the request was cancelled. r < 0 when it failed,
+ * and detail then says why, as one line to log. On success detail is, for query_state,
+ * the hypervisor's own word for the VM's state ("Running" from cloud-hypervisor's
+ * vm.info, "running" from QEMU's query-status), and NULL for power_off. detail is valid
+ * during the callback only. The request's handle is gone once the callback is called:
+ * forget it first thing there. */
+typedef void (*HypervisorCallback)(int r, const char *detail, void *userdata);
 
 /* A hypervisor backend: build the command line, ask the guest to power off, ask the
- * hypervisor how the VM is. */
+ * hypervisor how the VM is. The backends know no VM and no manager: only the event loop
+ * to run on and the VM's runtime directory, where the control socket is. */
 typedef struct HypervisorBackend {
         const char *name;             /* "cloud-hypervisor", "qemu": the Hypervisor property */
         bool needs_kvm;
         const char *control_socket;   /* file in the runtime dir; present = the hypervisor is up */
         const char *guest_channel_socket; /* in the runtime dir: microvmd listens, the hypervisor connects */
         char **(*build_argv)(const VmLaunch *launch);
-        /* Presses the guest's power button. < 0 if the request could not be sent. */
-        int (*power_off)(Manager *m, const char *vm_name, const char *runtime_dir, PowerOffFailed failed);
-        /* < 0 if the question could not be asked; otherwise callback (maybe at once). */
-        int (*query_state)(Manager *m, const char *vm_name, const char *runtime_dir, HypervisorStateCallback callback);
+        /* Both return 0 when the request is under way (*ret, if given, is its handle until
+         * the callback runs), or a negative errno when nothing was started and the callback
+         * will not be called. */
+        /* Presses the guest's power button; r = 0 once the hypervisor took the press. */
+        int (*power_off)(sd_event *event, const char *runtime_dir, HypervisorCallback callback, void *userdata,
+                         HypervisorRequest **ret);
+        /* Asks the hypervisor how the VM is. */
+        int (*query_state)(sd_event *event, const char *runtime_dir, HypervisorCallback callback, void *userdata,
+                           HypervisorRequest **ret);
 } HypervisorBackend;
+
+/* Aborts a request: its callback is not called. NULL is a no-op, and so is a call from
+ * within its own callback. Returns NULL, for "req = hypervisor_request_cancel(req);". */
+HypervisorRequest *hypervisor_request_cancel(HypervisorRequest *req);
+
+/* For the backends: a request wraps the backend's own handle and its cancel function. */
+HypervisorRequest *hypervisor_request_new(HypervisorCallback callback, void *userdata);
+void hypervisor_request_attach(HypervisorRequest *req, void *backend, void (*cancel)(void *backend));
+/* Calls the callback and frees the request (the backend's handle is its own to free). */
+void hypervisor_request_complete(HypervisorRequest *req, int r, const char *detail);
+/* Frees a request whose backend request never started. */
+void hypervisor_request_free(HypervisorRequest *req);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(HypervisorRequest, hypervisor_request_free)
 
 extern const HypervisorBackend hypervisor_qemu;
 extern const HypervisorBackend hypervisor_cloud_hypervisor;
@@ -62,11 +85,7 @@ extern const HypervisorBackend hypervisor_cloud_hypervisor;
 const HypervisorBackend *hypervisor_from_name(const char *name);
 
 /* Building an argv in a GPtrArray of owned strings. */
-#include <glib.h>
 void argv_add(GPtrArray *argv, const char *arg);
 void argv_add_many(GPtrArray *argv, ...) G_GNUC_NULL_TERMINATED;
 void argv_addf(GPtrArray *argv, const char *format, ...) G_GNUC_PRINTF(2, 3);
 char **argv_end(GPtrArray *argv);
-
-/* QEMU's QMP: one line of what QEMU sends (see hypervisor-qemu.c); for tests and fuzzing. */
-int qmp_parse_reply(const char *line, JsonNode **ret);

@@ -30,11 +30,15 @@ static void vm_describe_share_server(Vm *vm) {
         vm->share_server = virtiofsd_describe(virtiofsd, owner);
 }
 
-static void on_reconciled_state(Manager *m, const char *vm_name, int r, const char *state) {
+static void on_reconciled_state(int r, const char *detail, void *userdata) {
+        Vm *vm = userdata;
+
+        vm->state_request = NULL; /* its handle is gone */
         if (r < 0)
-                log_warning("VM %s: its hypervisor does not answer on its control socket: %s", vm_name, strerror(-r));
+                log_warning("VM %s: its hypervisor does not answer on its control socket: %s", vm->def->name,
+                            detail ?: strerror(-r));
         else
-                log_info("VM %s: its hypervisor reports the VM %s.", vm_name, state);
+                log_info("VM %s: its hypervisor reports the VM %s.", vm->def->name, detail);
 }
 
 void vm_runtime_reconcile(Manager *m) {
@@ -102,9 +106,10 @@ void vm_runtime_reconcile(Manager *m) {
                 /* Found, not started by us: ask the hypervisor itself how the VM is. */
                 if (vm->state == VM_STATE_RUNNING && vm->backend) {
                         g_autofree char *runtime_dir = vm_runtime_dir(vm->def->name);
-                        r = vm->backend->query_state(m, vm->def->name, runtime_dir, on_reconciled_state);
+                        r = vm->backend->query_state(m->event, runtime_dir, on_reconciled_state, vm,
+                                                     &vm->state_request);
                         if (r < 0)
-                                on_reconciled_state(m, vm->def->name, r, NULL);
+                                on_reconciled_state(r, NULL, vm);
                 }
                 unit_status_clear(&st);
         }

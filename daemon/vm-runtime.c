@@ -211,6 +211,8 @@ static void vm_finish(Vm *vm) {
 
         vm->stop_timer = sd_event_source_disable_unref(vm->stop_timer);
         vm->stop_call = sd_bus_slot_unref(vm->stop_call);
+        vm->power_off_request = hypervisor_request_cancel(vm->power_off_request);
+        vm->state_request = hypervisor_request_cancel(vm->state_request);
         vm->state = state; /* before the network goes: it asks which VMs still run */
         vm_ready_watch_stop(vm);
         vm_host_teardown(vm, restart);
@@ -824,12 +826,13 @@ static int on_stop_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
         return 0;
 }
 
-static void on_power_off_failed(Manager *m, const char *vm_name, const char *message) {
-        Vm *vm = manager_get_vm(m, vm_name);
+static void on_power_off_done(int r, const char *message, void *userdata) {
+        Vm *vm = userdata;
 
-        if (!vm || vm->state != VM_STATE_STOPPING)
+        vm->power_off_request = NULL; /* its handle is gone */
+        if (r >= 0 || vm->state != VM_STATE_STOPPING)
                 return;
-        log_warning("VM %s: %s; stopping its unit.", vm_name, message);
+        log_warning("VM %s: %s; stopping its unit.", vm->def->name, message);
         stop_unit(vm, 0);
 }
 
@@ -843,9 +846,10 @@ static void stop_unit_now(Vm *vm) {
 static int press_power_button_again(Vm *vm) {
         g_autofree char *runtime_dir = vm_runtime_dir(vm->def->name);
 
-        if (vm->state != VM_STATE_STOPPING || !vm->backend)
-                return 0;
-        return vm->backend->power_off(vm->manager, vm->def->name, runtime_dir, on_power_off_failed);
+        if (vm->state != VM_STATE_STOPPING || !vm->backend || vm->power_off_request)
+                return 0; /* not stopping, or the last press is still under way */
+        return vm->backend->power_off(vm->manager->event, runtime_dir, on_power_off_done, vm,
+                                      &vm->power_off_request);
 }
 
 int vm_stop(Vm *vm, sd_bus_message *call, bool force, sd_bus_error *error) {
@@ -870,7 +874,8 @@ int vm_stop(Vm *vm, sd_bus_message *call, bool force, sd_bus_error *error) {
                                  vm->def->name);
                         stop_unit(vm, 0);
                 } else {
-                        r = vm->backend->power_off(m, vm->def->name, runtime_dir, on_power_off_failed);
+                        r = vm->backend->power_off(m->event, runtime_dir, on_power_off_done, vm,
+                                                   &vm->power_off_request);
                         if (r < 0) {
                                 log_warning("VM %s: cannot press the power button (%s); stopping its unit.",
                                             vm->def->name, strerror(-r));

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "guest-channel.h"
+#include "hypervisor.h"
 #include "vm.h"
 #include "vm-runtime.h"
 #include "manager.h"
@@ -39,6 +40,8 @@ void vm_free(Vm *vm) {
         sd_event_source_disable_unref(vm->update_source);
         sd_bus_slot_unref(vm->stop_call);
         sd_event_source_disable_unref(vm->stop_timer);
+        hypervisor_request_cancel(vm->power_off_request);
+        hypervisor_request_cancel(vm->state_request);
         guest_channel_close(vm);
         sd_event_source_disable_unref(vm->ready_timer);
         sd_event_source_disable_unref(vm->ready_io);

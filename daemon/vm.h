@@ -11,6 +11,7 @@
 typedef struct Manager Manager;
 typedef struct HypervisorBackend HypervisorBackend;
 typedef struct GuestChannel GuestChannel;
+typedef struct HypervisorRequest HypervisorRequest;
 
 /* The lifecycle states of the API; in this version every VM is stopped. */
 typedef enum VmState {
@@ -57,6 +58,8 @@ typedef struct Vm {
         GPtrArray *launch_waiters;         /* sd_bus_message*: reply once its units exist */
         GPtrArray *stop_waiters;           /* sd_bus_message*: reply once stopped */
         sd_event_source *stop_timer;       /* power button given up: stop the unit */
+        HypervisorRequest *power_off_request; /* a press of the power button under way */
+        HypervisorRequest *state_request;  /* the hypervisor asked how the VM is (after a restart) */
         bool ready;                        /* the guest's sshd answers */
         sd_event_source *ready_timer;      /* knocking on VM:22 */
         sd_event_source *ready_io;

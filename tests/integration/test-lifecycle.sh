@@ -605,6 +605,16 @@ t_daemon_restart() {
         expect_running myvm
         expect_eq "MainPID of myvm after restarting microvmd" "$(vm_prop myvm MainPID)" "$pid"
         expect_eq "Hypervisor of myvm after restarting microvmd" "$(vm_prop myvm Hypervisor)" "$TIER"
+        # The new microvmd asked the hypervisor itself how the VM is (QMP query-status,
+        # or vm.info on the API socket), from its event loop.
+        hypervisor_reported() {
+                local invocation
+                invocation=$(in_container systemctl show -p InvocationID --value microvmd)
+                in_container journalctl -u microvmd -o cat --no-pager _SYSTEMD_INVOCATION_ID="$invocation" |
+                        grep -Eq '^VM myvm: its hypervisor reports the VM [Rr]unning\.$'
+        }
+        wait_until 10 hypervisor_reported ||
+                fail "the restarted microvmd did not log that myvm's hypervisor reports it running"
         # microvmd still knows how to press the power button.
         stop_and_verify myvm
 }

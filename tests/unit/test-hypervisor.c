@@ -1,9 +1,16 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* The backends' command lines, exactly. */
+/* The backends' command lines, exactly; their requests to a stand-in hypervisor (a
+ * thread on the control socket in a temporary runtime directory). */
 #include "hypervisor.h"
+#include "mvm-macro.h"
 
+#include <errno.h>
 #include <glib.h>
+#include <glib/gstdio.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 static const VmShare shares[] = {
         { .tag = "workspace", .source = (char *) "/var/lib/microvm/workspaces/myvm", .read_only = false,
@@ -133,32 +140,210 @@ static void test_from_name(void) {
         g_assert_null(hypervisor_from_name(NULL));
 }
 
-/* QMP lines: the answer, an error, an event, and what is not QMP. */
-static void test_qmp_parse_reply(void) {
-        JsonNode *ret = NULL;
-        g_autoptr(GString) deep = g_string_new("{\"return\": ");
+/* The stand-in: accepts one connection, sends canned (all of it, before reading), then
+ * reads until the client closes. */
+typedef struct Standin {
+        char *runtime_dir;
+        char *socket_path;
+        int listen_fd;
+        const char *canned;
+        GThread *thread;
+        GString *request;
+} Standin;
 
-        g_assert_cmpint(qmp_parse_reply("{\"return\": {\"status\": \"running\"}}", &ret), ==, 0);
-        g_assert_nonnull(ret);
-        g_assert_true(JSON_NODE_HOLDS_OBJECT(ret));
-        json_node_unref(ret);
-        g_assert_cmpint(qmp_parse_reply("{\"return\": {}}", NULL), ==, 0);
-        g_assert_cmpint(qmp_parse_reply("{\"error\": {\"class\": \"GenericError\"}}", NULL), ==, -EIO);
-        g_assert_cmpint(qmp_parse_reply("{\"event\": \"POWERDOWN\"}", NULL), ==, 1);
-        g_assert_cmpint(qmp_parse_reply("[1, 2]", NULL), ==, -EBADMSG);
-        g_assert_cmpint(qmp_parse_reply("not json", NULL), ==, -EBADMSG);
-        for (int i = 0; i < 100000; i++)
-                g_string_append_c(deep, '[');
-        g_assert_cmpint(qmp_parse_reply(deep->str, NULL), ==, -EBADMSG);
+static gpointer standin_serve(gpointer data) {
+        Standin *s = data;
+        int fd = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+        char buf[4096];
+        ssize_t n;
+
+        g_assert_cmpint(fd, >=, 0);
+        g_assert_cmpint(send(fd, s->canned, strlen(s->canned), MSG_NOSIGNAL), ==, (ssize_t) strlen(s->canned));
+        while ((n = read(fd, buf, sizeof(buf))) > 0)
+                g_string_append_len(s->request, buf, n);
+        close(fd);
+        return NULL;
+}
+
+static void standin_start(Standin *s, const char *socket_name, const char *canned) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+
+        s->runtime_dir = g_dir_make_tmp("hypervisor-XXXXXX", NULL);
+        g_assert_nonnull(s->runtime_dir);
+        s->socket_path = g_build_filename(s->runtime_dir, socket_name, NULL);
+        s->canned = canned;
+        s->request = g_string_new(NULL);
+        strcpy(sa.sun_path, s->socket_path);
+        s->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        g_assert_cmpint(s->listen_fd, >=, 0);
+        g_assert_cmpint(bind(s->listen_fd, (struct sockaddr *) &sa, sizeof(sa)), ==, 0);
+        g_assert_cmpint(listen(s->listen_fd, 4), ==, 0);
+        if (canned)
+                s->thread = g_thread_new("standin", standin_serve, s);
+}
+
+static void standin_stop(Standin *s) {
+        if (s->thread)
+                g_thread_join(s->thread);
+        close(s->listen_fd);
+        g_assert_cmpint(g_unlink(s->socket_path), ==, 0);
+        g_assert_cmpint(g_rmdir(s->runtime_dir), ==, 0);
+        g_string_free(s->request, TRUE);
+        g_free(s->socket_path);
+        g_free(s->runtime_dir);
+}
+
+typedef struct Answer {
+        unsigned calls;
+        int r;
+        char *detail;
+} Answer;
+
+static void on_answer(int r, const char *detail, void *userdata) {
+        Answer *a = userdata;
+
+        a->calls++;
+        a->r = r;
+        a->detail = g_strdup(detail);
+}
+
+static void run_until_answered(sd_event *event, Answer *a) {
+        int64_t deadline = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
+
+        while (a->calls == 0) {
+                g_assert_cmpint(g_get_monotonic_time(), <, deadline);
+                g_assert_cmpint(sd_event_run(event, 100 * 1000), >=, 0);
+        }
+        for (int i = 0; i < 5; i++)
+                g_assert_cmpint(sd_event_run(event, 10 * 1000), >=, 0);
+        g_assert_cmpuint(a->calls, ==, 1);
+}
+
+typedef struct BackendCase {
+        const HypervisorBackend *backend;
+        bool power_off;
+        const char *canned;
+        int r;
+        const char *detail;     /* expected, or NULL */
+        const char *request;    /* what the hypervisor must have been sent (substring) */
+} BackendCase;
+
+#define QMP_GREETING "{\"QMP\": {\"version\": {}, \"capabilities\": []}}\r\n"
+#define QMP_EVENT "{\"event\": \"POWERDOWN\", \"timestamp\": {}}\r\n"
+
+static const BackendCase backend_cases[] = {
+        { &hypervisor_qemu, false,
+          QMP_GREETING "{\"return\": {}}\r\n" QMP_EVENT "{\"return\": {\"status\": \"running\", \"running\": true}}\r\n",
+          0, "running", "{\"execute\":\"query-status\"}\n" },
+        { &hypervisor_qemu, false,
+          QMP_GREETING "{\"return\": {}}\r\n{\"return\": {}}\r\n",
+          -EBADMSG, "no state from QMP: Bad message", "query-status" },
+        { &hypervisor_qemu, true,
+          QMP_GREETING "{\"return\": {}}\r\n" QMP_EVENT "{\"return\": {}}\r\n",
+          0, NULL, "{\"execute\":\"system_powerdown\"}\n" },
+        { &hypervisor_qemu, true,
+          QMP_GREETING "{\"return\": {}}\r\n{\"error\": {\"class\": \"GenericError\", \"desc\": \"not now\"}}\r\n",
+          -EIO, "QEMU refused the power button: not now", "system_powerdown" },
+        { &hypervisor_cloud_hypervisor, false,
+          "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 19\r\n\r\n{\"state\":\"Running\"}",
+          0, "Running", "GET /api/v1/vm.info HTTP/1.1\r\n" },
+        { &hypervisor_cloud_hypervisor, true,
+          "HTTP/1.1 204 No Content\r\n\r\n",
+          0, NULL, "PUT /api/v1/vm.power-button HTTP/1.1\r\n" },
+        { &hypervisor_cloud_hypervisor, true,
+          "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 50\r\n\r\n"
+          "[\"Error from API\",\"The VM could not be shut down\"]",
+          -EIO, "cloud-hypervisor refused the power button: Error from API: The VM could not be shut down",
+          "vm.power-button" },
+};
+
+/* Each backend's answer reaches the callback from the loop, with its detail. */
+static void test_backend_request(gconstpointer data) {
+        const BackendCase *c = data;
+        sd_event *event = NULL;
+        HypervisorRequest *req = NULL;
+        Standin s = {};
+        Answer a = {};
+
+        g_assert_cmpint(sd_event_new(&event), >=, 0);
+        standin_start(&s, c->backend->control_socket, c->canned);
+        g_assert_cmpint((c->power_off ? c->backend->power_off : c->backend->query_state)(event, s.runtime_dir,
+                                                                                        on_answer, &a, &req),
+                        ==, 0);
+        g_assert_nonnull(req);
+        g_assert_cmpuint(a.calls, ==, 0); /* never from within the call */
+        run_until_answered(event, &a);
+        g_assert_cmpint(a.r, ==, c->r);
+        g_assert_cmpstr(a.detail, ==, c->detail);
+        /* The stand-in ends when the client closed: after the answer. */
+        g_thread_join(MVM_TAKE_PTR(s.thread));
+        g_assert_nonnull(strstr(s.request->str, c->request));
+        standin_stop(&s);
+        g_free(a.detail);
+        sd_event_unref(event);
+}
+
+/* No control socket: the failure comes from the loop too, with why. */
+static void test_backend_unreachable(gconstpointer data) {
+        const HypervisorBackend *b = data;
+        g_autofree char *dir = g_dir_make_tmp("hypervisor-XXXXXX", NULL);
+        sd_event *event = NULL;
+        Answer a = {};
+
+        g_assert_cmpint(sd_event_new(&event), >=, 0);
+        g_assert_cmpint(b->power_off(event, dir, on_answer, &a, NULL), ==, 0);
+        g_assert_cmpuint(a.calls, ==, 0);
+        run_until_answered(event, &a);
+        g_assert_cmpint(a.r, ==, -ENOENT);
+        g_assert_nonnull(a.detail);
+        g_assert_nonnull(strstr(a.detail, "No such file or directory"));
+        g_free(a.detail);
+        g_assert_cmpint(g_rmdir(dir), ==, 0);
+        sd_event_unref(event);
+}
+
+/* A hypervisor that never answers, cancelled: no callback, the connection closed (the
+ * stand-in thread sees the end), nothing leaked (ASan). */
+static void test_backend_cancel(gconstpointer data) {
+        const HypervisorBackend *b = data;
+        sd_event *event = NULL;
+        HypervisorRequest *req = NULL;
+        Standin s = {};
+        Answer a = {};
+
+        g_assert_cmpint(sd_event_new(&event), >=, 0);
+        /* Sends nothing that completes an answer. */
+        standin_start(&s, b->control_socket, " ");
+        g_assert_cmpint(b->query_state(event, s.runtime_dir, on_answer, &a, &req), ==, 0);
+        for (int i = 0; i < 10; i++)
+                g_assert_cmpint(sd_event_run(event, 10 * 1000), >=, 0);
+        g_assert_null(hypervisor_request_cancel(req));
+        g_assert_null(hypervisor_request_cancel(NULL));
+        standin_stop(&s);
+        for (int i = 0; i < 10; i++)
+                g_assert_cmpint(sd_event_run(event, 10 * 1000), >=, 0);
+        g_assert_cmpuint(a.calls, ==, 0);
+        sd_event_unref(event);
 }
 
 int main(int argc, char *argv[]) {
         g_test_init(&argc, &argv, NULL);
-        g_test_add_func("/hypervisor/qmp-parse-reply", test_qmp_parse_reply);
         g_test_add_func("/hypervisor/cloud-hypervisor/argv", test_cloud_hypervisor);
         g_test_add_data_func("/hypervisor/qemu/argv-tcg", GINT_TO_POINTER(false), test_qemu);
         g_test_add_data_func("/hypervisor/qemu/argv-kvm", GINT_TO_POINTER(true), test_qemu);
         g_test_add_func("/hypervisor/no-network", test_no_network);
         g_test_add_func("/hypervisor/from-name", test_from_name);
+        for (size_t i = 0; i < G_N_ELEMENTS(backend_cases); i++) {
+                const BackendCase *c = &backend_cases[i];
+                g_autofree char *answer = g_strdup_printf("/hypervisor/%s/%s/%zu", c->backend->name,
+                                                          c->power_off ? "power-off" : "query-state", i);
+
+                g_test_add_data_func(answer, c, test_backend_request);
+        }
+        g_test_add_data_func("/hypervisor/qemu/unreachable", &hypervisor_qemu, test_backend_unreachable);
+        g_test_add_data_func("/hypervisor/cloud-hypervisor/unreachable", &hypervisor_cloud_hypervisor,
+                             test_backend_unreachable);
+        g_test_add_data_func("/hypervisor/qemu/cancel", &hypervisor_qemu, test_backend_cancel);
+        g_test_add_data_func("/hypervisor/cloud-hypervisor/cancel", &hypervisor_cloud_hypervisor, test_backend_cancel);
         return g_test_run();
 }
