@@ -376,17 +376,27 @@ static int on_plain_reply(sd_bus_message *reply, void *userdata, sd_bus_error *r
         return 0;
 }
 
-int systemd_stop_unit_async(SystemdClient *sc, const char *unit, SystemdReplyCallback reply, void *userdata,
-                            sd_bus_slot **ret_slot) {
+static int unit_call_async(SystemdClient *sc, const char *method, const char *unit, SystemdReplyCallback reply,
+                           void *userdata, sd_bus_slot **ret_slot) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *msg = NULL;
         PendingCall *c;
         int r;
 
-        if ((r = new_manager_call(sc, "StopUnit", &msg)) < 0 || (r = sd_bus_message_append(msg, "ss", unit, "replace")) < 0)
+        if ((r = new_manager_call(sc, method, &msg)) < 0 || (r = sd_bus_message_append(msg, "ss", unit, "replace")) < 0)
                 return r;
         c = pending_call_new(sc, unit, userdata);
         c->reply = reply;
         return call_manager_async(sc, msg, on_plain_reply, c, ret_slot);
+}
+
+int systemd_start_unit_async(SystemdClient *sc, const char *unit, SystemdReplyCallback reply, void *userdata,
+                             sd_bus_slot **ret_slot) {
+        return unit_call_async(sc, "StartUnit", unit, reply, userdata, ret_slot);
+}
+
+int systemd_stop_unit_async(SystemdClient *sc, const char *unit, SystemdReplyCallback reply, void *userdata,
+                            sd_bus_slot **ret_slot) {
+        return unit_call_async(sc, "StopUnit", unit, reply, userdata, ret_slot);
 }
 
 int systemd_kill_unit_async(SystemdClient *sc, const char *unit, int signo, SystemdReplyCallback reply,

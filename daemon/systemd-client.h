@@ -70,7 +70,10 @@ int systemd_start_transient_unit_async(SystemdClient *sc, const TransientUnit *u
                                        void *reply_userdata, JobCallback job_done, void *job_userdata,
                                        sd_bus_slot **ret_slot);
 
-/* StopUnit / KillUnit(who=all), asynchronously; reply may be NULL (failures are then logged). */
+/* StartUnit / StopUnit / KillUnit(who=all), asynchronously; reply may be NULL (failures
+ * are then logged). */
+int systemd_start_unit_async(SystemdClient *sc, const char *unit, SystemdReplyCallback reply, void *userdata,
+                             sd_bus_slot **ret_slot);
 int systemd_stop_unit_async(SystemdClient *sc, const char *unit, SystemdReplyCallback reply, void *userdata,
                             sd_bus_slot **ret_slot);
 int systemd_kill_unit_async(SystemdClient *sc, const char *unit, int signo, SystemdReplyCallback reply,

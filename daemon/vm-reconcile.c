@@ -92,6 +92,9 @@ void vm_runtime_reconcile(Manager *m) {
                                 log_warning("VM %s: cannot listen on its guest channel: %s", vm->def->name,
                                             strerror(-r));
                 }
+                /* A hypervisor found running has long been up (or never will be: its unit
+                 * then fails or is stopped as any other). */
+                vm->hypervisor_up = true;
                 if (strcmp(st.active_state, "active") == 0 || strcmp(st.active_state, "reloading") == 0) {
                         vm->state = VM_STATE_RUNNING;
                         vm_ready_watch_start(vm);

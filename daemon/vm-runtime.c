@@ -27,7 +27,10 @@
 #include "vm.h"
 #include "volume.h"
 
+#include <fcntl.h>
 #include <pwd.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
 #include <signal.h>
 #include <string.h>
 
@@ -188,7 +191,7 @@ static char *describe_end(Vm *vm) {
                 return g_strdup(vm->start_error);
         if (vm->stop_requested)
                 return NULL;
-        if (job && strcmp(job, "timeout") == 0)
+        if (vm->start_timed_out || (job && strcmp(job, "timeout") == 0))
                 return g_strdup_printf("the hypervisor did not come up within %u s; see 'microvm-client logs %s'",
                                        (unsigned) (HYPERVISOR_START_TIMEOUT_USEC / G_USEC_PER_SEC), vm->def->name);
         if (job && strcmp(job, "done") != 0)
@@ -196,6 +199,73 @@ static char *describe_end(Vm *vm) {
                                        "'microvm-client logs %s'", vm->unit, job, vm->unit_result ?: "unknown",
                                        vm->def->name);
         return describe_exit(vm);
+}
+
+/* The hypervisor is up once its control socket exists. microvmd watches for it itself
+ * (inotify on the runtime directory, which only root and the VM's uid can enter, under
+ * a root-owned parent: nobody can swap it) instead of a polling ExecStartPost=. */
+static void control_watch_stop(Vm *vm) {
+        vm->control_watch = sd_event_source_disable_unref(vm->control_watch);
+        vm->start_timer = sd_event_source_disable_unref(vm->start_timer);
+}
+
+static bool control_socket_exists(Vm *vm) {
+        g_autofree char *runtime_dir = vm_runtime_dir(vm->def->name);
+        _cleanup_close_ int dir = open(runtime_dir, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        struct stat st;
+
+        return vm->backend && dir >= 0 && fstatat(dir, vm->backend->control_socket, &st, AT_SYMLINK_NOFOLLOW) >= 0 &&
+               S_ISSOCK(st.st_mode);
+}
+
+static void check_hypervisor_up(Vm *vm) {
+        if (vm->hypervisor_up || !control_socket_exists(vm))
+                return;
+        vm->hypervisor_up = true;
+        control_watch_stop(vm);
+        vm_queue_update(vm);
+}
+
+static int on_control_dir_event(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        union {
+                struct inotify_event ev;
+                char buf[4096];
+        } buffer;
+
+        /* Drain; whatever was created, look for the socket itself. */
+        while (read(fd, &buffer, sizeof(buffer)) > 0)
+                ;
+        check_hypervisor_up(userdata);
+        return 0;
+}
+
+static int on_start_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
+        Vm *vm = userdata;
+
+        control_watch_stop(vm);
+        if (vm->hypervisor_up)
+                return 0;
+        vm->start_timed_out = true;
+        vm_queue_update(vm);
+        return 0;
+}
+
+static int control_watch_start(Vm *vm, const char *runtime_dir) {
+        _cleanup_close_ int fd = -1;
+        int r;
+
+        fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        if (inotify_add_watch(fd, runtime_dir, IN_CREATE | IN_MOVED_TO | IN_ATTRIB | IN_ONLYDIR | IN_DONT_FOLLOW) < 0)
+                return -errno;
+        r = sd_event_add_io(vm->manager->event, &vm->control_watch, fd, EPOLLIN, on_control_dir_event, vm);
+        if (r < 0)
+                return r;
+        (void) sd_event_source_set_io_fd_own(vm->control_watch, true);
+        fd = -1;
+        return sd_event_add_time_relative(vm->manager->event, &vm->start_timer, CLOCK_MONOTONIC,
+                                          HYPERVISOR_START_TIMEOUT_USEC, 0, on_start_timeout, vm);
 }
 
 /* The hypervisor's unit is down: clean up, settle the state, answer the callers, and
@@ -206,11 +276,14 @@ static void vm_finish(Vm *vm) {
         g_autofree char *reason = describe_end(vm);
         VmState state = reason ? VM_STATE_FAILED : VM_STATE_STOPPED;
         bool restart = vm->restart_requested && state == VM_STATE_STOPPED;
-        bool timed_out = g_strcmp0(vm->start_job_result, "timeout") == 0;
+        bool timed_out = vm->start_timed_out || g_strcmp0(vm->start_job_result, "timeout") == 0;
         bool was_stopped = vm->stop_requested;
 
         vm->stop_timer = sd_event_source_disable_unref(vm->stop_timer);
         vm->stop_call = sd_bus_slot_unref(vm->stop_call);
+        control_watch_stop(vm);
+        vm->hypervisor_up = false;
+        vm->start_timed_out = false;
         vm->power_off_request = hypervisor_request_cancel(vm->power_off_request);
         vm->state_request = hypervisor_request_cancel(vm->state_request);
         vm->state = state; /* before the network goes: it asks which VMs still run */
@@ -300,16 +373,17 @@ static void vm_update(Vm *vm) {
                 return;
         } else if (vm->stop_requested || g_strcmp0(vm->unit_state, "deactivating") == 0)
                 state = VM_STATE_STOPPING;
-        else if (vm->start_job_result && strcmp(vm->start_job_result, "done") != 0) {
+        else if (vm->start_timed_out || (vm->start_job_result && strcmp(vm->start_job_result, "done") != 0)) {
                 /* The start failed, but the hypervisor may still run: it must be down
                  * before its runtime directory and tap go. */
                 if (!vm->stop_call)
                         stop_unit(vm, 0);
                 state = VM_STATE_STARTING;
-        } else if (unit_state_is_up(vm->unit_state) || g_strcmp0(vm->start_job_result, "done") == 0)
+        } else if ((unit_state_is_up(vm->unit_state) || g_strcmp0(vm->start_job_result, "done") == 0) &&
+                   vm->hypervisor_up)
                 state = VM_STATE_RUNNING;
         else
-                state = VM_STATE_STARTING; /* found activating at start-up */
+                state = VM_STATE_STARTING; /* its control socket is not there yet */
 
         vm->state = state;
         if (state == VM_STATE_RUNNING && old != VM_STATE_RUNNING) {
@@ -363,6 +437,7 @@ static void on_start_job(const char *unit, const char *result, void *userdata) {
         g_free(vm->start_job_result);
         vm->start_job_result = g_strdup(result);
         /* PID 1 sends the unit's pending changes before a job's end: unit_state is current. */
+        check_hypervisor_up(vm);
         vm_queue_update(vm);
 }
 
@@ -383,6 +458,7 @@ static void start_op_fail(VmStartOp *op, const sd_bus_error *error) {
         vm->state = vm->stop_requested ? VM_STATE_STOPPED : op->previous_state;
         g_free(vm->failure_reason);
         vm->failure_reason = vm->stop_requested ? NULL : g_steal_pointer(&op->previous_reason);
+        control_watch_stop(vm);
         if (op->host_touched)
                 vm_host_teardown(vm, false);
         vm->backend = NULL;
@@ -626,6 +702,14 @@ static void create_units(VmStartOp *op, HostPrepare *h) {
                 log_warning("No KVM: VM %s runs under %s with software emulation (TCG), slowly.", def->name,
                             backend->name);
 
+        r = control_watch_start(vm, runtime_dir);
+        if (r < 0) {
+                sd_bus_error_setf(&error, MVM_ERROR_FAILED, "Cannot watch the runtime directory of VM '%s': %s",
+                                  def->name, strerror(-r));
+                start_op_fail(op, &error);
+                return;
+        }
+
         /* Before the hypervisor: QEMU connects at once. Without it the VM runs, but every
          * stop is systemd's (no guest can say it listens to the power button). */
         r = guest_channel_open(vm, runtime_dir, backend->guest_channel_socket, vmm_uid, false);
@@ -648,6 +732,11 @@ static void create_units(VmStartOp *op, HostPrepare *h) {
                 r = send_unit(op, &u, on_unit_created, NULL);
                 if (r < 0)
                         break;
+                /* virtiofsd now, not when the hypervisor first connects: QEMU waits for
+                 * its handshake while it starts, so it comes up that much sooner. It gets
+                 * the socket from PID 1 all the same. */
+                if (systemd_start_unit_async(m->systemd, service_unit, NULL, NULL, NULL) < 0)
+                        log_warning("VM %s: cannot start %s ahead of the hypervisor.", def->name, service_unit);
         }
         if (r >= 0) {
                 HypervisorUnitData hd = {
@@ -809,6 +898,8 @@ int vm_start(Vm *vm, sd_bus_message *call, bool wait, sd_bus_error *error) {
         g_clear_pointer(&vm->unit_result, g_free);
         g_clear_pointer(&vm->start_job_result, g_free);
         g_clear_pointer(&vm->start_error, g_free);
+        vm->hypervisor_up = false;
+        vm->start_timed_out = false;
         vm->state = VM_STATE_STARTING;
         if (call)
                 g_ptr_array_add(wait ? vm->start_waiters : vm->launch_waiters, sd_bus_message_ref(call));

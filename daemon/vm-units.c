@@ -228,21 +228,12 @@ static GPtrArray *hypervisor_exec_argv(uid_t uid, char **argv) {
         return a;
 }
 
-
 int vm_unit_hypervisor(sd_bus_message *msg, void *data) {
         HypervisorUnitData *d = data;
         const MvmVmDef *def = d->def;
         g_autofree char *description = g_strdup_printf("microVM %s (%s)", def->name, d->backend->name);
-        g_autofree char *control = g_strdup_printf("%s/%s", d->runtime_dir, d->backend->control_socket);
         g_autofree char *env = g_strdup_printf(HYPERVISOR_ENV "%s", d->backend->name);
         g_autoptr(GPtrArray) deps = g_ptr_array_new_with_free_func(g_free);
-        /* Type=exec returns once the hypervisor runs; this returns once it listens. The
-         * path is plain (VM names are [a-z0-9-]) and the script has no "$" or ";": PID 1
-         * writes it to the transient unit file and reads it back on reload. */
-        g_autofree char *wait_script = g_strdup_printf("while [ ! -S %s ]\ndo sleep 0.02\ndone", control);
-        char *wait_argv[] = { (char *) "/bin/sh", (char *) "-c", wait_script, NULL };
-        /* As the VM's uid too: root here has no capability to look into its directory. */
-        g_autoptr(GPtrArray) wait_exec = hypervisor_exec_argv(d->vmm_uid, wait_argv);
         char *envv[] = { env, NULL };
         char *rw[] = { (char *) d->runtime_dir, (char *) d->volume, NULL };
         g_autoptr(GPtrArray) exec = hypervisor_exec_argv(d->vmm_uid, d->argv);
@@ -253,9 +244,10 @@ int vm_unit_hypervisor(sd_bus_message *msg, void *data) {
         g_ptr_array_add(deps, NULL);
 
         if ((r = unit_property_string(msg, "Description", description)) < 0 ||
+            /* The start job ends once the hypervisor runs; microvmd itself waits for its
+             * control socket (vm-runtime.c): no second sandboxed process per start. */
             (r = unit_property_string(msg, "Type", "exec")) < 0 ||
             (r = unit_property_exec(msg, "ExecStart", (char **) exec->pdata)) < 0 ||
-            (r = unit_property_exec(msg, "ExecStartPost", (char **) wait_exec->pdata)) < 0 ||
 
             (r = unit_property_strv(msg, "Environment", envv)) < 0 ||
             (r = unit_property_strv(msg, "After", (char **) deps->pdata)) < 0 ||

@@ -38,6 +38,8 @@ void vm_free(Vm *vm) {
                 return;
         vm_start_op_cancel(vm->start_op);
         sd_event_source_disable_unref(vm->update_source);
+        sd_event_source_disable_unref(vm->control_watch);
+        sd_event_source_disable_unref(vm->start_timer);
         sd_bus_slot_unref(vm->stop_call);
         sd_event_source_disable_unref(vm->stop_timer);
         hypervisor_request_cancel(vm->power_off_request);

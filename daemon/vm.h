@@ -48,11 +48,15 @@ typedef struct Vm {
         bool start_job_pending;            /* the hypervisor's start job runs */
         char *start_job_result;            /* how it ended, in this run */
         char *start_error;                 /* a unit of this run was refused (the run fails) */
+        bool hypervisor_up;                /* its control socket exists: it listens */
+        bool start_timed_out;              /* ... not within the start time-out */
         bool stop_requested;
         bool restart_requested;
         bool properties_changed;           /* emit PropertiesChanged at the next update */
 
         sd_event_source *update_source;    /* the queued vm_update() */
+        sd_event_source *control_watch;    /* inotify on the runtime directory, until hypervisor_up */
+        sd_event_source *start_timer;      /* the start time-out */
         sd_bus_slot *stop_call;            /* StopUnit/KillUnit in flight */
         GPtrArray *start_waiters;          /* sd_bus_message*: reply once running */
         GPtrArray *launch_waiters;         /* sd_bus_message*: reply once its units exist */
