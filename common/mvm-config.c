@@ -30,6 +30,7 @@ static const struct {
         { GROUP_HYPERVISOR, "QEMU" },
         { GROUP_HYPERVISOR, "Virtiofsd" },
         { GROUP_HYPERVISOR, "SoftwareShare" },
+        { GROUP_HYPERVISOR, "StartTimeoutSec" },
         { GROUP_HYPERVISOR, "StopTimeoutSec" },
         { GROUP_HYPERVISOR, "KVM" },
         { GROUP_NETWORK, "Bridge" },
@@ -68,6 +69,7 @@ MvmConfig *mvm_config_new_default(void) {
         c->virtiofsd_path = g_strdup("auto");
         c->default_credentials_directory = g_strdup("");
         c->software_share = g_strdup("auto");
+        c->start_timeout_sec = 60;
         c->stop_timeout_sec = 150;
         c->kvm = g_strdup("auto");
         c->bridge = g_strdup("microbr");
@@ -518,6 +520,8 @@ MvmConfig *mvm_config_load(const char *path, GError **error) {
                 g_free(c->default_hypervisor);
                 c->default_hypervisor = g_steal_pointer(&s);
         }
+        if (!read_uint(kf, path, GROUP_HYPERVISOR, "StartTimeoutSec", 1, 3600, &c->start_timeout_sec, error))
+                return NULL;
         if (!read_uint(kf, path, GROUP_HYPERVISOR, "StopTimeoutSec", 1, 3600, &c->stop_timeout_sec, error))
                 return NULL;
         if (g_key_file_has_key(kf, GROUP_HYPERVISOR, "KVM", NULL)) {

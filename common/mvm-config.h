@@ -26,6 +26,7 @@ typedef struct MvmConfig {
         char *qemu_path;
         char *virtiofsd_path;          /* "auto": /usr/libexec/virtiofsd, then /usr/lib/qemu/virtiofsd */
         char *software_share;          /* "auto" or an absolute directory */
+        uint64_t start_timeout_sec;    /* start until the hypervisor's control socket exists */
         uint64_t stop_timeout_sec;     /* power button to forced stop */
         char *kvm;                     /* "auto" (where /dev/kvm exists), "yes", "no" */
 

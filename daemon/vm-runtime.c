@@ -192,8 +192,9 @@ static char *describe_end(Vm *vm) {
         if (vm->stop_requested)
                 return NULL;
         if (vm->start_timed_out || (job && strcmp(job, "timeout") == 0))
-                return g_strdup_printf("the hypervisor did not come up within %u s; see 'microvm-client logs %s'",
-                                       (unsigned) (HYPERVISOR_START_TIMEOUT_USEC / G_USEC_PER_SEC), vm->def->name);
+                return g_strdup_printf("the hypervisor did not come up within %" PRIu64 " s; see "
+                                       "'microvm-client logs %s'", vm->manager->config->start_timeout_sec,
+                                       vm->def->name);
         if (job && strcmp(job, "done") != 0)
                 return g_strdup_printf("the hypervisor unit %s did not start (job %s, result %s); see "
                                        "'microvm-client logs %s'", vm->unit, job, vm->unit_result ?: "unknown",
@@ -265,7 +266,8 @@ static int control_watch_start(Vm *vm, const char *runtime_dir) {
         (void) sd_event_source_set_io_fd_own(vm->control_watch, true);
         fd = -1;
         return sd_event_add_time_relative(vm->manager->event, &vm->start_timer, CLOCK_MONOTONIC,
-                                          HYPERVISOR_START_TIMEOUT_USEC, 0, on_start_timeout, vm);
+                                          vm->manager->config->start_timeout_sec * G_USEC_PER_SEC, 0,
+                                          on_start_timeout, vm);
 }
 
 /* The hypervisor's unit is down: clean up, settle the state, answer the callers, and

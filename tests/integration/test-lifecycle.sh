@@ -778,6 +778,38 @@ t_machined() {
         expect_running myvm
 }
 
+# [Hypervisor] StartTimeoutSec=: a hypervisor that never creates its control socket
+# (here a QEMU that only sleeps) fails the start with Timeout, and the VM is reported
+# failed only once its hypervisor is gone: nothing of it runs when the answer comes,
+# its runtime directory is removed, and the next start (with the real QEMU) works.
+t_start_timeout() {
+        local conf=/etc/microvm/microvmd.conf silent=$STANDIN_DIR/silent-qemu out uid reason
+        state_is myvm running && stop_and_verify myvm
+        uid=$(vmm_uid myvm)
+        in_container cp "$conf" "$conf.saved"
+        printf '#!/bin/sh\n# Never creates its QMP socket.\nexec sleep 600\n' | in_container tee "$silent" >/dev/null
+        in_container chmod 0755 "$silent"
+        in_container sed -i "s|^\\[Hypervisor\\]\$|[Hypervisor]\\nStartTimeoutSec=3\\nQEMU=$silent|" "$conf"
+        in_container grep -q "^StartTimeoutSec=3" "$conf" || fail "the config was not changed: $(in_container cat "$conf")"
+        in_container systemctl restart microvmd
+        out=$(GCALL_TIMEOUT=60 gcall alice "$MPATH" "$MIFACE.StartVM" "'myvm'" "{}" 2>&1) && fail "myvm started"
+        echo "  alice: StartVM('myvm') -> $out"
+        # At once, as the answer came: the hypervisor's processes are gone.
+        if in_container pgrep -u "$uid" -l; then
+                fail "processes of uid $uid still run after the start failed"
+        fi
+        [[ $out == *org.microvm.Error.Timeout* ]] || fail "expected org.microvm.Error.Timeout"
+        expect_state myvm failed
+        reason=$(vm_prop myvm FailureReason)
+        echo "  FailureReason: $reason"
+        [[ $reason == *"did not come up within 3 s"* ]] || fail "FailureReason does not name the time-out"
+        expect_vm_gone myvm
+        in_container mv "$conf.saved" "$conf"
+        in_container systemctl restart microvmd
+        vm_verb alice start myvm
+        expect_running myvm
+}
+
 # [Limits] MaxRunningVCPUsPerUser=1: alice's second VM does not start while her first
 # runs (LimitExceeded, nothing started), and starts once it has stopped.
 t_running_limit() {
@@ -986,6 +1018,9 @@ main() {
         fi
         check "kill -9 of the hypervisor: State failed with the signal; a new start works" t_kill9
         check "systemctl restart microvmd: the VM keeps running (same PID) and stops" t_daemon_restart
+        [[ $TIER == qemu ]] &&
+                check "StartTimeoutSec: a hypervisor that never listens: Timeout, failed only once it is gone" \
+                        t_start_timeout
         if [[ $TIER == qemu ]]; then
                 check "microvm-client restart myvm boots a fresh guest" t_restart_verb
                 check "machinectl lists the running VM (class vm, leader MainPID); terminate stops it" t_machined

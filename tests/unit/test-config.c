@@ -177,6 +177,7 @@ static void test_guest_hypervisor_network(Fixture *f, gconstpointer data) {
                 "QEMU=/opt/qemu/qemu-system-x86_64\n"
                 "Virtiofsd=/usr/libexec/virtiofsd\n"
                 "SoftwareShare=/opt/tools\n"
+                "StartTimeoutSec=20\n"
                 "StopTimeoutSec=30\n"
                 "KVM=no\n"
                 "[Network]\n"
@@ -207,6 +208,7 @@ static void test_guest_hypervisor_network(Fixture *f, gconstpointer data) {
         g_assert_cmpstr(c->qemu_path, ==, "/opt/qemu/qemu-system-x86_64");
         g_assert_cmpstr(c->virtiofsd_path, ==, "/usr/libexec/virtiofsd");
         g_assert_cmpstr(c->software_share, ==, "/opt/tools");
+        g_assert_cmpuint(c->start_timeout_sec, ==, 20);
         g_assert_cmpuint(c->stop_timeout_sec, ==, 30);
         g_assert_cmpstr(c->kvm, ==, "no");
         g_assert_cmpstr(c->bridge, ==, "vmbr0");
@@ -238,6 +240,7 @@ static void test_guest_hypervisor_network(Fixture *f, gconstpointer data) {
         g_assert_cmpstr(d->virtiofsd_path, ==, "auto");
         g_assert_cmpstr(d->default_credentials_directory, ==, "");
         g_assert_cmpstr(d->software_share, ==, "auto");
+        g_assert_cmpuint(d->start_timeout_sec, ==, 60);
         g_assert_cmpuint(d->stop_timeout_sec, ==, 150);
         g_assert_cmpstr(d->kvm, ==, "auto");
         g_assert_cmpstr(d->bridge, ==, "microbr");
@@ -265,6 +268,7 @@ static void test_guest_hypervisor_network_refused(Fixture *f, gconstpointer data
         assert_refused(f, "[Hypervisor]\nDefault=firecracker\n", "Default");
         assert_refused(f, "[Hypervisor]\nSoftwareShare=usr\n", "SoftwareShare");
         assert_refused(f, "[Hypervisor]\nStopTimeoutSec=0\n", "StopTimeoutSec");
+        assert_refused(f, "[Hypervisor]\nStartTimeoutSec=3601\n", "StartTimeoutSec");
         assert_refused(f, "[Hypervisor]\nKVM=maybe\n", "KVM");
         assert_refused(f, "[Network]\nBridge=this-name-is-too-long\n", "Bridge");
         assert_refused(f, "[Network]\nBridge=mvt0\n", "Bridge");
