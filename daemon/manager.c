@@ -64,6 +64,7 @@ Manager *manager_free(Manager *m) {
         g_clear_pointer(&m->auth_queries, g_hash_table_unref);
         g_clear_pointer(&m->jobs, g_hash_table_unref);
         g_clear_pointer(&m->log_followers, g_hash_table_unref);
+        g_clear_pointer(&m->vms_by_name, g_ptr_array_unref);
         g_clear_pointer(&m->vms, g_hash_table_unref);
         virtiofsd_done(&m->virtiofsd);
 
@@ -94,6 +95,7 @@ int manager_load_vms(Manager *m) {
                 MvmVmDef *def = g_ptr_array_steal_index_fast(defs, defs->len - 1);
                 g_hash_table_replace(m->vms, def->name, vm_new(m, def));
         }
+        g_clear_pointer(&m->vms_by_name, g_ptr_array_unref);
         log_info("Loaded %u VM definitions.", g_hash_table_size(m->vms));
 
         /* Leftovers of calls interrupted by a crash or power loss. */
@@ -111,6 +113,7 @@ Vm *manager_get_vm(Manager *m, const char *name) {
 }
 
 void manager_add_vm(Manager *m, Vm *vm) {
+        g_clear_pointer(&m->vms_by_name, g_ptr_array_unref);
         g_hash_table_replace(m->vms, vm->def->name, vm);
         if (m->bus)
                 (void) sd_bus_emit_object_added(m->bus, vm->object_path);
@@ -121,7 +124,26 @@ void manager_remove_vm(Manager *m, Vm *vm) {
         /* InterfacesRemoved is built from the object, so announce it while it exists. */
         if (m->bus)
                 (void) sd_bus_emit_object_removed(m->bus, vm->object_path);
+        g_clear_pointer(&m->vms_by_name, g_ptr_array_unref);
         g_hash_table_remove(m->vms, vm->def->name);
+}
+
+static int compare_vm_names(gconstpointer a, gconstpointer b) {
+        return strcmp((*(Vm *const *) a)->def->name, (*(Vm *const *) b)->def->name);
+}
+
+GPtrArray *manager_vms_by_name(Manager *m) {
+        GHashTableIter it;
+        gpointer value;
+
+        if (m->vms_by_name)
+                return m->vms_by_name;
+        m->vms_by_name = g_ptr_array_sized_new(g_hash_table_size(m->vms));
+        g_hash_table_iter_init(&it, m->vms);
+        while (g_hash_table_iter_next(&it, NULL, &value))
+                g_ptr_array_add(m->vms_by_name, value);
+        g_ptr_array_sort(m->vms_by_name, compare_vm_names);
+        return m->vms_by_name;
 }
 
 bool manager_any_vm_active(Manager *m) {

@@ -27,6 +27,7 @@ typedef struct Manager {
         GHashTable *auth_queries;    /* AuthQuery* set, freed at exit */
 
         GHashTable *vms;             /* name → Vm*, owned */
+        GPtrArray *vms_by_name;      /* the same Vm*s sorted by name, NULL when to be redone */
         GHashTable *jobs;            /* systemd job path → JobWait* */
         GHashTable *log_followers;   /* uid → GetLogs(follow) running for it */
 
@@ -58,6 +59,10 @@ void manager_add_vm(Manager *m, Vm *vm);
 
 /* Announces the removal on the bus and frees vm. */
 void manager_remove_vm(Manager *m, Vm *vm);
+
+/* All VMs sorted by name (borrowed, valid until a VM is added or removed): sorted once,
+ * not for every ListVMs. */
+GPtrArray *manager_vms_by_name(Manager *m);
 
 /* Whether any VM is not stopped (its hypervisor unit exists). */
 bool manager_any_vm_active(Manager *m);

@@ -456,15 +456,27 @@ t_object_manager() {
         # The address is the VM's IPv4 address, or "" when it has none.
         local re='"myvm" "stopped" "([0-9]{1,3}(\.[0-9]{1,3}){3})?" "/org/microvm/Manager/vm/myvm"'
         [[ $out =~ $re ]] || fail "ListVMs lacks myvm (name, state stopped, address or \"\", path)"
+        expect_eq "the names ListVMs lists, in order" "$(list_vm_names alice)" "my-vm myvm"
+}
+
+# The names ListVMs returns to USER, in its order.
+list_vm_names() {
+        as_user "$1" busctl --json=short call "$BUS" "$MPATH" "$MIFACE" ListVMs |
+                python3 -c 'import json, sys; print(" ".join(e[0] for e in json.load(sys.stdin)["data"][0]))'
 }
 
 t_signals() {
-        local pid log
+        local pid log before
         pid=$(in_container sh -c 'gdbus monitor --system --dest org.microvm.Manager \
                 >/run/microvm-monitor.log 2>&1 & echo $!')
         sleep 1.5
+        before=$(list_vm_names alice)
         client alice create sigvm >/dev/null
+        # ListVMs follows creations and deletions, sorted by name.
+        expect_eq "ListVMs after creating sigvm" "$(list_vm_names alice)" \
+                "$( (tr ' ' '\n' <<<"$before"; echo sigvm) | LC_ALL=C sort | xargs)"
         client alice delete sigvm --purge >/dev/null
+        expect_eq "ListVMs after deleting sigvm" "$(list_vm_names alice)" "$before"
         sleep 1
         in_container kill "$pid" || true
         log=$(in_container cat /run/microvm-monitor.log)
