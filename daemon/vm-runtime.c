@@ -1185,7 +1185,7 @@ static void on_reconciled_state(Manager *m, const char *vm_name, int r, const ch
 }
 
 void vm_runtime_reconcile(Manager *m) {
-        g_autoptr(GHashTable) loaded = NULL;
+        g_autoptr(GHashTable) loaded = NULL, runtime_dirs = NULL;
         GHashTableIter it;
         gpointer value;
 
@@ -1193,6 +1193,9 @@ void vm_runtime_reconcile(Manager *m) {
          * would keep microvmd from answering for many seconds after it starts. */
         if (systemd_list_our_units(m, &loaded) < 0)
                 log_warning("Cannot list the units of PID 1; asking about each VM's.");
+        /* Likewise one listing of the runtime directories, not a look for each VM's. */
+        if (dir_entry_names(MICROVM_RUNTIME_DIR, &runtime_dirs) < 0)
+                runtime_dirs = NULL;
 
         g_hash_table_iter_init(&it, m->vms);
         while (g_hash_table_iter_next(&it, NULL, &value)) {
@@ -1205,7 +1208,8 @@ void vm_runtime_reconcile(Manager *m) {
                 /* Not loaded: only share units and the runtime directory of a crash may be left. */
                 if (loaded && !g_hash_table_contains(loaded, unit)) {
                         stop_share_units(m, vm->def->name, loaded);
-                        runtime_dir_remove(vm->def->name);
+                        if (!runtime_dirs || g_hash_table_contains(runtime_dirs, vm->def->name))
+                                runtime_dir_remove(vm->def->name);
                         continue;
                 }
                 r = systemd_get_unit_status(m, unit, &st);
@@ -1213,7 +1217,8 @@ void vm_runtime_reconcile(Manager *m) {
                         /* Not running: whatever a crash left behind goes. */
                         unit_status_clear(&st);
                         stop_share_units(m, vm->def->name, NULL);
-                        runtime_dir_remove(vm->def->name);
+                        if (!runtime_dirs || g_hash_table_contains(runtime_dirs, vm->def->name))
+                                runtime_dir_remove(vm->def->name);
                         continue;
                 }
                 for (char **e = st.environment; e && *e; e++)
