@@ -15,9 +15,42 @@
 #include "workspace.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <pwd.h>
 #include <signal.h>
 #include <string.h>
+
+/* polkit's client connects to the system bus and asks for polkitd (a few ms, more when
+ * polkitd must be started): done beside the loading of the definitions and the
+ * reconcile rather than after them. manager_run() waits for it before any call is
+ * dispatched. */
+static void *polkit_connect_thread(void *userdata) {
+        Manager *m = userdata;
+
+        return polkit_authority_get_sync(NULL, &m->polkit_error);
+}
+
+static void polkit_connect_start(Manager *m) {
+        sigset_t mask, saved;
+
+        /* The thread, and GDBus's worker thread it makes, must block the signals that
+         * manager_run() handles in the main loop (threads inherit the mask): delivered
+         * to a thread that does not block it, SIGTERM would end microvmd at once. */
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        pthread_sigmask(SIG_BLOCK, &mask, &saved);
+        m->polkit_thread = g_thread_try_new("polkit-connect", polkit_connect_thread, m, NULL);
+        pthread_sigmask(SIG_SETMASK, &saved, NULL);
+        if (!m->polkit_thread)
+                m->polkit = polkit_connect_thread(m);
+}
+
+static void polkit_connect_wait(Manager *m) {
+        if (!m->polkit_thread)
+                return;
+        m->polkit = g_thread_join(g_steal_pointer(&m->polkit_thread));
+}
 
 int manager_new(MvmConfig *config, Manager **ret) {
         g_autoptr(Manager) m = g_new0(Manager, 1);
@@ -50,6 +83,8 @@ int manager_new(MvmConfig *config, Manager **ret) {
         }
         m->definitions_dir_fd = r;
 
+        polkit_connect_start(m);
+
         *ret = g_steal_pointer(&m);
         return 0;
 }
@@ -59,7 +94,9 @@ Manager *manager_free(Manager *m) {
                 return NULL;
 
         auth_cancel_all(m);
+        polkit_connect_wait(m);
         g_clear_object(&m->polkit);
+        g_clear_error(&m->polkit_error);
         g_clear_object(&m->cancellable);
         g_clear_pointer(&m->auth_queries, g_hash_table_unref);
         g_clear_pointer(&m->jobs, g_hash_table_unref);
@@ -271,7 +308,6 @@ int manager_connect_bus(Manager *m) {
 }
 
 int manager_run(Manager *m) {
-        g_autoptr(GError) error = NULL;
         sigset_t mask;
         int r;
 
@@ -293,9 +329,10 @@ int manager_run(Manager *m) {
                 return r;
 
         /* Without polkit only root can do anything; say so rather than fail. */
-        m->polkit = polkit_authority_get_sync(NULL, &error);
+        polkit_connect_wait(m);
         if (!m->polkit)
-                log_warning("polkit is not available (%s); only root can make changes.", error->message);
+                log_warning("polkit is not available (%s); only root can make changes.",
+                            m->polkit_error ? m->polkit_error->message : "unknown error");
 
         log_info("microvmd %s running.", PACKAGE_VERSION);
         g_main_loop_run(m->loop);

@@ -23,6 +23,8 @@ typedef struct Manager {
         GSource *event_source;
 
         PolkitAuthority *polkit;
+        GThread *polkit_thread;      /* connects to polkit while the rest starts up */
+        GError *polkit_error;
         GCancellable *cancellable;   /* cancels polkit checks in flight at exit */
         GHashTable *auth_queries;    /* AuthQuery* set, freed at exit */
 
