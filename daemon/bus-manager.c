@@ -437,22 +437,13 @@ static int method_restart_vm(sd_bus_message *msg, void *userdata, sd_bus_error *
         return method_vm_verb(msg, userdata, VM_VERB_RESTART, error);
 }
 
-static gint compare_vm_names(gconstpointer a, gconstpointer b) {
-        return strcmp((*(Vm *const *) a)->def->name, (*(Vm *const *) b)->def->name);
-}
-
+/* With thousands of VMs the reply is the cost: the sorted list is kept (see
+ * manager_vms_by_name()) and each entry is appended without parsing a signature. */
 static int method_list_vms(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-        g_autoptr(GPtrArray) vms = g_ptr_array_new();
         Manager *m = userdata;
-        GHashTableIter it;
-        gpointer value;
+        GPtrArray *vms = manager_vms_by_name(m);
         int r;
-
-        g_hash_table_iter_init(&it, m->vms);
-        while (g_hash_table_iter_next(&it, NULL, &value))
-                g_ptr_array_add(vms, value);
-        g_ptr_array_sort(vms, compare_vm_names);
 
         r = sd_bus_message_new_method_return(msg, &reply);
         if (r < 0)
@@ -461,9 +452,19 @@ static int method_list_vms(sd_bus_message *msg, void *userdata, sd_bus_error *er
         if (r < 0)
                 return r;
         for (guint i = 0; i < vms->len; i++) {
-                Vm *vm = vms->pdata[i];
-                r = sd_bus_message_append(reply, "(ssso)", vm->def->name, vm_state_to_string(vm->state),
-                                          vm->def->ip_address ?: "", vm->object_path);
+                const Vm *vm = vms->pdata[i];
+
+                r = sd_bus_message_open_container(reply, 'r', "ssso");
+                if (r >= 0)
+                        r = sd_bus_message_append_basic(reply, 's', vm->def->name);
+                if (r >= 0)
+                        r = sd_bus_message_append_basic(reply, 's', vm_state_to_string(vm->state));
+                if (r >= 0)
+                        r = sd_bus_message_append_basic(reply, 's', vm->def->ip_address ?: "");
+                if (r >= 0)
+                        r = sd_bus_message_append_basic(reply, 'o', vm->object_path);
+                if (r >= 0)
+                        r = sd_bus_message_close_container(reply);
                 if (r < 0)
                         return r;
         }

@@ -35,6 +35,43 @@ int open_root_owned_dir(const char *path) {
         return mvm_take_fd(&fd);
 }
 
+int dir_entry_names(const char *path, GHashTable **ret) {
+        g_autoptr(GHashTable) names = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+        int fd = open_dir_at(AT_FDCWD, path);
+        DIR *d;
+
+        if (fd == -ENOENT) {
+                *ret = g_steal_pointer(&names);
+                return 0;
+        }
+        if (fd < 0)
+                return fd;
+        d = fdopendir(fd);
+        if (!d) {
+                int r = -errno;
+                close(fd);
+                return r;
+        }
+        for (;;) {
+                struct dirent *de;
+
+                errno = 0;
+                de = readdir(d);
+                if (!de)
+                        break;
+                if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+                        g_hash_table_add(names, g_strdup(de->d_name));
+        }
+        if (errno != 0) {
+                int r = -errno;
+                closedir(d);
+                return r;
+        }
+        closedir(d);
+        *ret = g_steal_pointer(&names);
+        return 0;
+}
+
 int rm_rf_children(int fd) {
         struct stat root_st;
         DIR *d;

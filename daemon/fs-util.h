@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
+#include <glib.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/socket.h>
@@ -17,6 +18,10 @@ int open_dir_at(int dirfd, const char *name);
 /* Opens path and checks it is a directory owned by root that nobody else can write,
  * so no other user can plant entries in it. */
 int open_root_owned_dir(const char *path);
+
+/* The names in the directory at path (not . and ..), as a set of strings it owns; a
+ * missing directory is empty. */
+int dir_entry_names(const char *path, GHashTable **ret);
 
 /* Removes everything below the directory fd, then nothing else: no symlink is
  * followed, no mount point is crossed (st_dev differs: left in place, -EBUSY). */

@@ -15,9 +15,42 @@
 #include "workspace.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <pwd.h>
 #include <signal.h>
 #include <string.h>
+
+/* polkit's client connects to the system bus and asks for polkitd (a few ms, more when
+ * polkitd must be started): done beside the loading of the definitions and the
+ * reconcile rather than after them. manager_run() waits for it before any call is
+ * dispatched. */
+static void *polkit_connect_thread(void *userdata) {
+        Manager *m = userdata;
+
+        return polkit_authority_get_sync(NULL, &m->polkit_error);
+}
+
+static void polkit_connect_start(Manager *m) {
+        sigset_t mask, saved;
+
+        /* The thread, and GDBus's worker thread it makes, must block the signals that
+         * manager_run() handles in the main loop (threads inherit the mask): delivered
+         * to a thread that does not block it, SIGTERM would end microvmd at once. */
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        pthread_sigmask(SIG_BLOCK, &mask, &saved);
+        m->polkit_thread = g_thread_try_new("polkit-connect", polkit_connect_thread, m, NULL);
+        pthread_sigmask(SIG_SETMASK, &saved, NULL);
+        if (!m->polkit_thread)
+                m->polkit = polkit_connect_thread(m);
+}
+
+static void polkit_connect_wait(Manager *m) {
+        if (!m->polkit_thread)
+                return;
+        m->polkit = g_thread_join(g_steal_pointer(&m->polkit_thread));
+}
 
 int manager_new(MvmConfig *config, Manager **ret) {
         g_autoptr(Manager) m = g_new0(Manager, 1);
@@ -50,6 +83,8 @@ int manager_new(MvmConfig *config, Manager **ret) {
         }
         m->definitions_dir_fd = r;
 
+        polkit_connect_start(m);
+
         *ret = g_steal_pointer(&m);
         return 0;
 }
@@ -59,11 +94,14 @@ Manager *manager_free(Manager *m) {
                 return NULL;
 
         auth_cancel_all(m);
+        polkit_connect_wait(m);
         g_clear_object(&m->polkit);
+        g_clear_error(&m->polkit_error);
         g_clear_object(&m->cancellable);
         g_clear_pointer(&m->auth_queries, g_hash_table_unref);
         g_clear_pointer(&m->units, g_hash_table_unref);
         g_clear_pointer(&m->log_followers, g_hash_table_unref);
+        g_clear_pointer(&m->vms_by_name, g_ptr_array_unref);
         g_clear_pointer(&m->vms, g_hash_table_unref);
         m->systemd = systemd_client_free(m->systemd);
         virtiofsd_done(&m->virtiofsd);
@@ -98,6 +136,7 @@ int manager_load_vms(Manager *m) {
                 g_hash_table_replace(m->vms, def->name, vm);
                 g_hash_table_replace(m->units, vm->unit, vm);
         }
+        g_clear_pointer(&m->vms_by_name, g_ptr_array_unref);
         log_info("Loaded %u VM definitions.", g_hash_table_size(m->vms));
 
         /* Leftovers of calls interrupted by a crash or power loss. */
@@ -115,6 +154,7 @@ Vm *manager_get_vm(Manager *m, const char *name) {
 }
 
 void manager_add_vm(Manager *m, Vm *vm) {
+        g_clear_pointer(&m->vms_by_name, g_ptr_array_unref);
         g_hash_table_replace(m->vms, vm->def->name, vm);
         g_hash_table_replace(m->units, vm->unit, vm);
         if (m->bus)
@@ -128,7 +168,26 @@ void manager_remove_vm(Manager *m, Vm *vm) {
         /* InterfacesRemoved is built from the object, so announce it while it exists. */
         if (m->bus)
                 (void) sd_bus_emit_object_removed(m->bus, vm->object_path);
+        g_clear_pointer(&m->vms_by_name, g_ptr_array_unref);
         g_hash_table_remove(m->vms, vm->def->name);
+}
+
+static int compare_vm_names(gconstpointer a, gconstpointer b) {
+        return strcmp((*(Vm *const *) a)->def->name, (*(Vm *const *) b)->def->name);
+}
+
+GPtrArray *manager_vms_by_name(Manager *m) {
+        GHashTableIter it;
+        gpointer value;
+
+        if (m->vms_by_name)
+                return m->vms_by_name;
+        m->vms_by_name = g_ptr_array_sized_new(g_hash_table_size(m->vms));
+        g_hash_table_iter_init(&it, m->vms);
+        while (g_hash_table_iter_next(&it, NULL, &value))
+                g_ptr_array_add(m->vms_by_name, value);
+        g_ptr_array_sort(m->vms_by_name, compare_vm_names);
+        return m->vms_by_name;
 }
 
 bool manager_any_vm_active(Manager *m) {
@@ -258,7 +317,6 @@ int manager_connect_bus(Manager *m) {
 }
 
 int manager_run(Manager *m) {
-        g_autoptr(GError) error = NULL;
         sigset_t mask;
         int r;
 
@@ -280,9 +338,10 @@ int manager_run(Manager *m) {
                 return r;
 
         /* Without polkit only root can do anything; say so rather than fail. */
-        m->polkit = polkit_authority_get_sync(NULL, &error);
+        polkit_connect_wait(m);
         if (!m->polkit)
-                log_warning("polkit is not available (%s); only root can make changes.", error->message);
+                log_warning("polkit is not available (%s); only root can make changes.",
+                            m->polkit_error ? m->polkit_error->message : "unknown error");
 
         log_info("microvmd %s running.", PACKAGE_VERSION);
         g_main_loop_run(m->loop);

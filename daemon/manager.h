@@ -24,11 +24,14 @@ typedef struct Manager {
         GSource *event_source;
 
         PolkitAuthority *polkit;
+        GThread *polkit_thread;      /* connects to polkit while the rest starts up */
+        GError *polkit_error;
         GCancellable *cancellable;   /* cancels polkit checks in flight at exit */
         GHashTable *auth_queries;    /* AuthQuery* set, freed at exit */
 
         GHashTable *vms;             /* name → Vm*, owned */
         GHashTable *units;           /* hypervisor unit name → Vm* */
+        GPtrArray *vms_by_name;      /* the same Vm*s sorted by name, NULL when to be redone */
         SystemdClient *systemd;      /* PID 1 */
         GHashTable *log_followers;   /* uid → GetLogs(follow) running for it */
 
@@ -60,6 +63,10 @@ void manager_add_vm(Manager *m, Vm *vm);
 
 /* Announces the removal on the bus and frees vm. */
 void manager_remove_vm(Manager *m, Vm *vm);
+
+/* All VMs sorted by name (borrowed, valid until a VM is added or removed): sorted once,
+ * not for every ListVMs. */
+GPtrArray *manager_vms_by_name(Manager *m);
 
 /* Whether any VM is not stopped (its hypervisor unit exists). */
 bool manager_any_vm_active(Manager *m);

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* At start-up: the VMs that kept running while microvmd was away, the network they use,
  * and the VMs marked autostart. */
+#include "config.h"
+#include "fs-util.h"
 #include "guest-channel.h"
 #include "hypervisor.h"
 #include "log.h"
@@ -42,7 +44,7 @@ static void on_reconciled_state(int r, const char *detail, void *userdata) {
 }
 
 void vm_runtime_reconcile(Manager *m) {
-        g_autoptr(GHashTable) loaded = NULL;
+        g_autoptr(GHashTable) loaded = NULL, runtime_dirs = NULL;
         GHashTableIter it;
         gpointer value;
 
@@ -50,6 +52,9 @@ void vm_runtime_reconcile(Manager *m) {
          * would keep microvmd from answering for many seconds after it starts. */
         if (systemd_list_our_units(m->systemd, &loaded) < 0)
                 log_warning("Cannot list the units of PID 1; asking about each VM's.");
+        /* Likewise the runtime directories: one listing, not a look per VM. */
+        if (dir_entry_names(MICROVM_RUNTIME_DIR, &runtime_dirs) < 0)
+                runtime_dirs = NULL;
 
         g_hash_table_iter_init(&it, m->vms);
         while (g_hash_table_iter_next(&it, NULL, &value)) {
@@ -61,7 +66,8 @@ void vm_runtime_reconcile(Manager *m) {
                 /* Not loaded: only share units and the runtime directory of a crash may be left. */
                 if (loaded && !g_hash_table_contains(loaded, vm->unit)) {
                         vm_host_stop_share_units(m, vm->def->name, loaded);
-                        vm_host_runtime_dir_remove(vm->def->name);
+                        if (!runtime_dirs || g_hash_table_contains(runtime_dirs, vm->def->name))
+                                vm_host_runtime_dir_remove(vm->def->name);
                         continue;
                 }
                 r = systemd_get_unit_status(m->systemd, vm->unit, &st);
@@ -69,7 +75,8 @@ void vm_runtime_reconcile(Manager *m) {
                         /* Not running: whatever a crash left behind goes. */
                         unit_status_clear(&st);
                         vm_host_stop_share_units(m, vm->def->name, NULL);
-                        vm_host_runtime_dir_remove(vm->def->name);
+                        if (!runtime_dirs || g_hash_table_contains(runtime_dirs, vm->def->name))
+                                vm_host_runtime_dir_remove(vm->def->name);
                         continue;
                 }
                 for (char **e = st.environment; e && *e; e++)

@@ -456,15 +456,27 @@ t_object_manager() {
         # The address is the VM's IPv4 address, or "" when it has none.
         local re='"myvm" "stopped" "([0-9]{1,3}(\.[0-9]{1,3}){3})?" "/org/microvm/Manager/vm/myvm"'
         [[ $out =~ $re ]] || fail "ListVMs lacks myvm (name, state stopped, address or \"\", path)"
+        expect_eq "the names ListVMs lists, in order" "$(list_vm_names alice)" "my-vm myvm"
+}
+
+# The names ListVMs returns to USER, in its order.
+list_vm_names() {
+        as_user "$1" busctl --json=short call "$BUS" "$MPATH" "$MIFACE" ListVMs |
+                python3 -c 'import json, sys; print(" ".join(e[0] for e in json.load(sys.stdin)["data"][0]))'
 }
 
 t_signals() {
-        local pid log
+        local pid log before
         pid=$(in_container sh -c 'gdbus monitor --system --dest org.microvm.Manager \
                 >/run/microvm-monitor.log 2>&1 & echo $!')
         sleep 1.5
+        before=$(list_vm_names alice)
         client alice create sigvm >/dev/null
+        # ListVMs follows creations and deletions, sorted by name.
+        expect_eq "ListVMs after creating sigvm" "$(list_vm_names alice)" \
+                "$( (tr ' ' '\n' <<<"$before"; echo sigvm) | LC_ALL=C sort | xargs)"
         client alice delete sigvm --purge >/dev/null
+        expect_eq "ListVMs after deleting sigvm" "$(list_vm_names alice)" "$before"
         sleep 1
         in_container kill "$pid" || true
         log=$(in_container cat /run/microvm-monitor.log)
@@ -484,6 +496,64 @@ t_restart_keeps_definitions() {
         echo "$after" | sed 's/^/  /'
         [[ $before == "$after" ]] || fail "properties of myvm changed across restart: before: $before"
         client alice list | grep -Eq '(^|[[:space:]])myvm[[:space:]]' || fail "list lacks myvm after restart"
+}
+
+# From 256 definitions on they are read by worker threads: all load, invalid ones are
+# still skipped and logged.
+t_many_definitions() {
+        local since out n
+        in_container python3 - "$STATE/vms" <<'EOF2'
+import json, os, sys
+d = sys.argv[1]
+t = json.load(open(f"{d}/myvm.json"))
+for i in range(300):
+    t.update(name=f"many{i:03d}", workspace=f"/var/lib/microvm/workspaces/many{i:03d}")
+    fd = os.open(f"{d}/many{i:03d}.json", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump(t, f)
+with open(f"{d}/many-junk.json", "w") as f:
+    f.write("{ not json")
+EOF2
+        since=$(in_container date +%s)
+        sleep 1
+        in_container systemctl restart microvmd
+        out=$(list_vm_names alice)
+        n=$(wc -w <<<"$out")
+        expect_eq "VMs listed with 300 more definitions" "$(grep -o 'many[0-9]*' <<<"$out" | wc -l)" 300
+        [[ $out == *"myvm"* && $out != *"many-junk"* ]] || fail "ListVMs: $out"
+        echo "  $n VMs listed"
+        out=$(in_container journalctl -u microvmd --since "@$since" -o cat --no-pager)
+        grep -q "Skipping VM definition many-junk.json" <<<"$out" || fail "many-junk.json was not logged as skipped"
+        grep -Fq "Loaded $n VM definitions." <<<"$out" || fail "microvmd did not log loading $n definitions"
+        in_container sh -c "rm -f $STATE/vms/many*.json"
+        in_container systemctl restart microvmd
+}
+
+# microvm-build-guest: up to date without resolving modules again (no modinfo); a changed
+# input rebuilds.
+t_guest_stamp() {
+        local out modinfo
+        in_container test -f "$STATE/guest/stamp" || { echo "  no guest was built here (no usable kernel): skipped"; return 0; }
+        modinfo=$(in_container sh -c 'command -v modinfo') || fail "no modinfo in the container"
+        in_container sh -c "rm -rf /run/gs && mkdir -p /run/gs/bin &&
+                printf '#!/bin/sh\\necho called >>/run/gs/modinfo-calls\\nexec $modinfo \"\$@\"\\n' >/run/gs/bin/modinfo &&
+                chmod +x /run/gs/bin/modinfo && cp /usr/libexec/microvm/microvm-init /run/gs/init"
+        out=$(in_container env PATH="/run/gs/bin:$CT_PATH" /usr/libexec/microvm/microvm-build-guest --init /run/gs/init /run/gs/out 2>&1) ||
+                fail "the first build failed: $out"
+        in_container test -s /run/gs/modinfo-calls || fail "the first build did not resolve the modules"
+        in_container rm -f /run/gs/modinfo-calls
+        out=$(in_container env PATH="/run/gs/bin:$CT_PATH" /usr/libexec/microvm/microvm-build-guest --init /run/gs/init /run/gs/out 2>&1)
+        echo "  $out" | tail -n 1
+        [[ $out == *"up to date"* ]] || fail "the second run did not find the guest up to date: $out"
+        in_container test ! -e /run/gs/modinfo-calls || fail "the up-to-date check ran modinfo"
+        in_container sh -c 'echo >>/run/gs/init'
+        out=$(in_container env PATH="/run/gs/bin:$CT_PATH" /usr/libexec/microvm/microvm-build-guest --init /run/gs/init /run/gs/out 2>&1)
+        [[ $out == *"building the guest"* ]] || fail "a changed microvm-init did not rebuild: $out"
+        # A stamp of the format before the module database was in it: rebuilt once.
+        in_container sed -i '/^module-database /d; /^wanted /d' /run/gs/out/stamp
+        out=$(in_container env PATH="/run/gs/bin:$CT_PATH" /usr/libexec/microvm/microvm-build-guest --init /run/gs/init /run/gs/out 2>&1)
+        [[ $out == *"building the guest"* ]] || fail "a stamp of the earlier format did not rebuild: $out"
+        in_container rm -rf /run/gs
 }
 
 t_invalid_definition_skipped() {
@@ -788,6 +858,8 @@ main() {
         check "InterfacesAdded and InterfacesRemoved are emitted" t_signals
         check "definitions survive systemctl restart microvmd" t_restart_keeps_definitions
         check "an invalid definition is logged, skipped and kept" t_invalid_definition_skipped
+        check "300 more definitions load (worker threads); an invalid one is skipped" t_many_definitions
+        check "microvm-build-guest: up to date without modinfo, rebuilds on a change" t_guest_stamp
         check "delete removes the definition and keeps the workspace" t_delete_keeps_workspace
         check "delete --purge does not follow symlinks planted in the workspace" t_purge_does_not_follow_symlinks
         check "delete --purge removes the workspace" t_purge_removes_workspace
