@@ -68,7 +68,8 @@ def main():
         ("create (microvm-client create, new process)", r.cell("create"), "", ""),
         ("start returns, hypervisor up", r.cell("start"), r.cell("libvirt_start"),
          f"QEMU itself up: {r.cell('floor_qemu_up')} (its QMP greets: {r.cell('floor_qemu_greeting')}); "
-         f"a transient unit: {r.cell('floor_transient_unit')}"),
+         f"a transient unit: {r.cell('floor_transient_unit')}; with the hypervisor's sandbox: "
+         f"{r.cell('floor_sandboxed_unit')}"),
         ("start to Ready", r.cell("start_to_ready"), "", ""),
         ("start to the guest's SSH greeting", r.cell("start_to_ssh_greeting"),
          r.cell("libvirt_start_to_ssh_greeting"), ""),
