@@ -24,7 +24,7 @@ typedef struct Manager {
 
         PolkitAuthority *polkit;
         GCancellable *cancellable;   /* cancels polkit checks in flight at exit */
-        GHashTable *auth_queries;    /* AuthQuery* set, freed at exit */
+        GHashTable *auth_queries;    /* method call → AuthQuery*: its polkit answers until it is dispatched again */
 
         GHashTable *vms;             /* name → Vm*, owned */
         GHashTable *jobs;            /* systemd job path → JobWait* */

@@ -559,6 +559,107 @@ t_purge_removes_workspace() {
         in_container test ! -e "$WS/my-vm" || fail "$WS/my-vm still there"
 }
 
+# polkit is asked at every call, and its answer serves only the call it was given for:
+# microvmd dispatches the call again once polkit has answered (auth_verify()), and the
+# answer is dropped after that. A rule that reads its verdict from a file shows it: a
+# refused call changes nothing and the same call again is asked again, and a changed
+# verdict applies to the very next call.
+REDISPATCH_RULE=/etc/polkit-1/rules.d/30-test-redispatch.rules
+REDISPATCH_VERDICT=/run/microvm-test-verdict
+
+# polkit_checks TAG: how many checks the test rule has logged with TAG so far.
+polkit_checks() {
+        in_container journalctl -u polkit -o cat --no-pager | grep -c "microvm-test: $1" || true
+}
+
+t_polkit_asked_every_call() {
+        local before out n
+        cat <<RULE | in_container tee "$REDISPATCH_RULE" >/dev/null
+polkit.addRule(function(action, subject) {
+        if (subject.user !== "bob" ||
+            (action.id !== "org.microvm.manager.create" && action.id !== "org.microvm.manager.delete"))
+                return polkit.Result.NOT_HANDLED;
+        polkit.log("microvm-test: " + action.lookup("verb") + " " + action.lookup("vm"));
+        var verdict = polkit.spawn(["/bin/cat", "$REDISPATCH_VERDICT"]).trim();
+        return verdict === "yes" ? polkit.Result.YES : polkit.Result.NO;
+});
+RULE
+        echo no | in_container tee "$REDISPATCH_VERDICT" >/dev/null
+        # polkitd reads rules.d again when it changes; without the rule bob needs a password.
+        rule_active() {
+                [[ $(gcall bob "$MPATH" "$MIFACE.CreateWorkspace" "'bobrd'" "{}" 2>&1) == *NotAuthorized* ]]
+        }
+        wait_until 20 rule_active || fail "polkitd did not pick up $REDISPATCH_RULE"
+
+        n=$(polkit_checks "create bobrd")
+        expect_dbus_error org.microvm.Error.NotAuthorized bob "$MPATH" "$MIFACE.CreateWorkspace" "'bobrd'" "{}"
+        expect_dbus_error org.microvm.Error.NotAuthorized bob "$MPATH" "$MIFACE.CreateWorkspace" "'bobrd'" "{}"
+        # journald may take a moment to have polkitd's lines.
+        wait_until 5 eval '(($(polkit_checks "create bobrd") >= n + 2))' || true
+        expect_eq "polkit checks of two refused creates" "$(($(polkit_checks "create bobrd") - n))" 2
+
+        # The verdict changes between two calls: the next call gets the new one.
+        echo yes | in_container tee "$REDISPATCH_VERDICT" >/dev/null
+        out=$(gcall bob "$MPATH" "$MIFACE.CreateWorkspace" "'bobrd'" "{}" 2>&1) ||
+                fail "bob's create after the rule said yes: $out"
+        echo "  verdict yes: bob creates bobrd -> $out"
+        expect_eq "owner of $WS/bobrd" "$(in_container stat -c %U "$WS/bobrd")" bob
+        echo no | in_container tee "$REDISPATCH_VERDICT" >/dev/null
+        expect_dbus_error org.microvm.Error.NotAuthorized bob "$MPATH" "$MIFACE.DeleteWorkspace" "'bobrd'" \
+                "{'remove-files': <true>}"
+        in_container test -e "$STATE/vms/bobrd.json" || fail "bobrd.json is gone after a refused delete"
+        echo yes | in_container tee "$REDISPATCH_VERDICT" >/dev/null
+        gcall bob "$MPATH" "$MIFACE.DeleteWorkspace" "'bobrd'" "{'remove-files': <true>}" >/dev/null ||
+                fail "bob's delete after the rule said yes again was refused"
+        in_container test ! -e "$STATE/vms/bobrd.json" || fail "bobrd.json still there"
+        in_container rm -f "$REDISPATCH_RULE" "$REDISPATCH_VERDICT"
+}
+
+# An answer about one VM is never used for another of the same name: while polkit
+# deliberates carol's StopVM of alice's racevm (the rule says yes, after 5 s), root
+# deletes racevm and creates another racevm. The second dispatch finds other details
+# (owner, created-at), so polkit is asked again, and now says no.
+t_redispatch_other_vm() {
+        local caller out rc=0 checks
+        cat <<RULE | in_container tee "$REDISPATCH_RULE" >/dev/null
+polkit.addRule(function(action, subject) {
+        if (subject.user !== "carol" || action.id !== "org.microvm.manager.manage-any")
+                return polkit.Result.NOT_HANDLED;
+        polkit.log("microvm-test: " + action.lookup("verb") + " " + action.lookup("vm") + " owner " +
+                   action.lookup("owner") + " created-at " + action.lookup("created-at"));
+        var verdict = polkit.spawn(["/bin/sh", "-c", "v=\$(cat $REDISPATCH_VERDICT); sleep 5; echo \$v"]).trim();
+        return verdict === "yes" ? polkit.Result.YES : polkit.Result.NO;
+});
+RULE
+        echo yes | in_container tee "$REDISPATCH_VERDICT" >/dev/null
+        gcall alice "$MPATH" "$MIFACE.CreateWorkspace" "'racevm'" "{}" >/dev/null
+        carol_allowed() {
+                [[ $(gcall carol "$MPATH" "$MIFACE.StopVM" "'racevm'" "{}" 2>&1) == *NotRunning* ]]
+        }
+        wait_until 30 carol_allowed || fail "polkitd did not pick up $REDISPATCH_RULE"
+
+        gcall carol "$MPATH" "$MIFACE.StopVM" "'racevm'" "{}" >"$CHECK_LOG.race" 2>&1 &
+        caller=$!
+        sleep 1
+        in_container gdbus call --system --dest "$BUS" --object-path "$MPATH" \
+                --method "$MIFACE.DeleteWorkspace" "'racevm'" "{'remove-files': <true>}" >/dev/null
+        in_container gdbus call --system --dest "$BUS" --object-path "$MPATH" \
+                --method "$MIFACE.CreateWorkspace" "'racevm'" "{}" >/dev/null
+        echo no | in_container tee "$REDISPATCH_VERDICT" >/dev/null
+        wait "$caller" || rc=$?
+        out=$(cat "$CHECK_LOG.race")
+        echo "  carol's StopVM of alice's racevm, replaced by root's meanwhile -> exit $rc: $out"
+        ((rc != 0)) || fail "carol's StopVM succeeded on root's racevm"
+        [[ $out == *org.microvm.Error.NotAuthorized* ]] || fail "expected NotAuthorized (asked again), got: $out"
+        checks=$(in_container journalctl -u polkit -o cat --no-pager | grep "microvm-test: stop racevm" | tail -n 2)
+        echo "$checks" | sed 's/^/  polkit: /'
+        [[ $checks == *"owner alice"*"owner root"* ]] ||
+                fail "polkit was not asked once for alice's racevm and then for root's"
+        in_container gdbus call --system --dest "$BUS" --object-path "$MPATH" \
+                --method "$MIFACE.DeleteWorkspace" "'racevm'" "{'remove-files': <true>}" >/dev/null
+        in_container rm -f "$REDISPATCH_RULE" "$REDISPATCH_VERDICT"
+}
+
 # ---- the authorization matrix (README.md, "Authorization"): every method and property
 # setter of both interfaces, as the owner, another member of the group microvm, an
 # outsider, root, and a user whom an administrator's rule grants manage-any. The VM is
@@ -792,6 +893,10 @@ main() {
         check "delete --purge does not follow symlinks planted in the workspace" t_purge_does_not_follow_symlinks
         check "delete --purge removes the workspace" t_purge_removes_workspace
         check "GetLogs(follow): at most 4 at once per caller (LimitExceeded)" t_log_followers
+        check "polkit is asked at every call: a refused call again is asked again, a new verdict applies at once" \
+                t_polkit_asked_every_call
+        check "an answer about one VM is not used for another of that name (the call is dispatched again)" \
+                t_redispatch_other_vm
         check "the authorization matrix: every method and setter as owner, member, outsider, root, manage-any" t_authorization_matrix
         check "a call queued when microvmd gets SIGTERM is not begun; the next one activates it" t_exit_begins_no_queued_call
         check "microvmd did not crash and logged no leak or assertion" t_daemon_healthy
