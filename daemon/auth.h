@@ -5,16 +5,27 @@
 
 typedef struct Manager Manager;
 
-/* Called once the decision is in: r > 0 allowed; r == 0 refused with error set; r < 0
- * the check itself failed (error set). The method call stays referenced until then. */
-typedef void (*AuthCallback)(Manager *m, sd_bus_message *call, int r, sd_bus_error *error,
-                             void *userdata);
+/* Whether the sender of call may do action, the way systemd's daemons ask
+ * (bus_verify_polkit_async()): the daemon never blocks on polkit or a password prompt.
+ *
+ * The first time, a polkit check starts and 0 is returned: the method handler returns 1
+ * without a reply and changes nothing. When polkit answers, the answer is kept with the
+ * call and the same message is dispatched again, so the handler runs from the top: it
+ * reads its arguments and finds its objects again, calls auth_verify() again with what
+ * it now sees, and gets the answer at once. An answer is used only for the same action
+ * and the same details; anything else (the VM was replaced meanwhile, or a second action
+ * of the same call) starts a check of its own. Answers live until that second dispatch
+ * is over: they are never reused by another call.
+ *
+ * details: key, value, ..., NULL. root is always allowed. The caller may allow
+ * interactive authorization (a polkit agent asks for a password) with the message flag.
+ *
+ * Returns 1 allowed; 0 polkit is being asked; -EACCES refused (NotAuthorized or
+ * InteractiveAuthorizationRequired) or another negative errno when the check failed,
+ * with error set (org.microvm.Error.Failed). */
+int auth_verify(Manager *m, sd_bus_message *call, const char *action, const char *const *details,
+                sd_bus_error *error);
 
-/* Asks polkit whether the sender of call may do action, asynchronously (the daemon
- * never blocks on a password prompt). details: key, value, ..., NULL. root is always
- * allowed, as systemd's daemons do. Returns < 0 only if the check could not start. */
-int auth_check_async(Manager *m, sd_bus_message *call, const char *action,
-                     const char *const *details, AuthCallback callback, void *userdata);
-
-/* Cancels checks in flight and frees their state (at exit). */
+/* At exit: cancels the checks in flight (their calls get org.microvm.Error.Failed) and
+ * frees every query, also those whose call never came back. */
 void auth_cancel_all(Manager *m);

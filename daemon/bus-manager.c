@@ -20,20 +20,6 @@
 #include <pwd.h>
 #include <string.h>
 
-typedef struct CreateRequest {
-        char *name;
-        uid_t uid;
-        CreateOptions options;
-        bool boot_checked;      /* custom-boot was authorized (or is not needed) */
-} CreateRequest;
-
-static void create_request_free(CreateRequest *req) {
-        g_free(req->name);
-        create_options_clear(&req->options);
-        g_free(req);
-}
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(CreateRequest, create_request_free)
-
 int bus_message_get_caller_uid(sd_bus_message *m, uid_t *ret) {
         _cleanup_(sd_bus_creds_unrefp) sd_bus_creds *creds = NULL;
         int r;
@@ -119,32 +105,33 @@ static int pick_address(Manager *m, const char *requested, char **ret_ip, char *
 }
 
 /* The credentials directory, if one was named: checked as the caller (see credentials.h). */
-static int check_credentials_directory(Manager *m, const CreateRequest *req, sd_bus_error *error) {
+static int check_credentials_directory(Manager *m, const CreateOptions *options, uid_t uid, sd_bus_error *error) {
         const Virtiofsd *virtiofsd;
         struct passwd *pw;
         int r;
 
-        if (!req->options.credentials_directory)
+        if (!options->credentials_directory)
                 return 0;
         r = manager_get_virtiofsd(m, &virtiofsd, error);
         if (r < 0)
                 return r;
-        pw = getpwuid(req->uid);
+        pw = getpwuid(uid);
         if (!pw)
                 return sd_bus_error_setf(error, MVM_ERROR_FAILED,
-                                         "User %u has no user database entry; cannot own a workspace.", req->uid);
-        return credentials_directory_check(virtiofsd, req->options.credentials_directory, req->uid, pw->pw_gid,
-                                           error);
+                                         "User %u has no user database entry; cannot own a workspace.", uid);
+        return credentials_directory_check(virtiofsd, options->credentials_directory, uid, pw->pw_gid, error);
 }
 
-/* After the polkit answer: the workspace is prepared (directories, ssh-keygen, keys) in a
- * worker thread, in a staging directory nobody else can reach; then, back in the loop,
- * the name and the limits are checked again and the definition is saved and the
- * workspace moved into place without returning to the loop in between. */
+/* Once authorized: the workspace is prepared (directories, ssh-keygen, keys) in a worker
+ * thread, in a staging directory nobody else can reach; then, back in the loop, the name
+ * and the limits are checked again and the definition is saved and the workspace moved
+ * into place without returning to the loop in between. */
 typedef struct PrepareJob {
         Manager *manager;
         sd_bus_message *call;
-        CreateRequest *req;
+        char *name;
+        uid_t uid;
+        CreateOptions options;
         int base_fd;
         char *base_path;
         gid_t gid;
@@ -155,7 +142,8 @@ static void prepare_job_free(void *p) {
         PrepareJob *j = p;
 
         sd_bus_message_unref(j->call);
-        create_request_free(j->req);
+        g_free(j->name);
+        create_options_clear(&j->options);
         safe_close(j->base_fd);
         g_free(j->base_path);
         g_free(j->staging);
@@ -165,12 +153,11 @@ static void prepare_job_free(void *p) {
 static void prepare_in_thread(GTask *task, void *source, void *data, GCancellable *cancellable) {
         PrepareJob *j = data;
 
-        g_task_return_int(task, workspace_prepare(j->base_fd, j->base_path, j->req->name, j->req->uid, j->gid,
-                                                  j->req->options.authorized_keys, &j->staging));
+        g_task_return_int(task, workspace_prepare(j->base_fd, j->base_path, j->name, j->uid, j->gid,
+                                                  j->options.authorized_keys, &j->staging));
 }
 
-static int create_workspace_finish(Manager *m, CreateRequest *req, int base_fd, const char *staging,
-                                   const char **ret_path, sd_bus_error *error);
+static int create_workspace_finish(Manager *m, const PrepareJob *j, const char **ret_path, sd_bus_error *error);
 
 static void on_workspace_prepared(GObject *source, GAsyncResult *result, void *userdata) {
         PrepareJob *j = g_task_get_task_data(G_TASK(result));
@@ -180,8 +167,8 @@ static void on_workspace_prepared(GObject *source, GAsyncResult *result, void *u
 
         if (r < 0)
                 sd_bus_error_setf(&error, MVM_ERROR_FAILED, "Cannot create the workspace for '%s': %s",
-                                  j->req->name, strerror((int) -r));
-        else if (create_workspace_finish(j->manager, j->req, j->base_fd, j->staging, &path, &error) < 0 &&
+                                  j->name, strerror((int) -r));
+        else if (create_workspace_finish(j->manager, j, &path, &error) < 0 &&
                  !sd_bus_error_is_set(&error))
                 sd_bus_error_set_errno(&error, EIO);
         if (sd_bus_error_is_set(&error))
@@ -190,23 +177,19 @@ static void on_workspace_prepared(GObject *source, GAsyncResult *result, void *u
                 (void) sd_bus_reply_method_return(j->call, "o", path);
 }
 
-static int create_workspace(Manager *m, sd_bus_message *call, CreateRequest *req, sd_bus_error *error) {
+/* Takes options over (cleared here) for the worker thread. */
+static int create_workspace(Manager *m, sd_bus_message *call, const char *name, uid_t uid, CreateOptions *options,
+                            sd_bus_error *error) {
         _cleanup_close_ int base_fd = -1;
         PrepareJob *j;
         GTask *task;
         struct passwd *pw;
-        int r;
-
-        r = check_name_free(m, req->name, error);
-        if (r < 0)
-                return r;
 
         errno = 0;
-        pw = getpwuid(req->uid);
+        pw = getpwuid(uid);
         if (!pw)
                 return sd_bus_error_setf(error, MVM_ERROR_FAILED,
-                                         "User %u has no user database entry; cannot own a workspace.",
-                                         req->uid);
+                                         "User %u has no user database entry; cannot own a workspace.", uid);
 
         base_fd = workspace_open_base(m->config->workspace_base_dir);
         if (base_fd < 0)
@@ -215,9 +198,11 @@ static int create_workspace(Manager *m, sd_bus_message *call, CreateRequest *req
 
         j = g_new0(PrepareJob, 1);
         *j = (PrepareJob) {
-                .manager = m, .call = sd_bus_message_ref(call), .req = req, .base_fd = mvm_take_fd(&base_fd),
+                .manager = m, .call = sd_bus_message_ref(call), .name = g_strdup(name), .uid = uid,
+                .options = *options, .base_fd = mvm_take_fd(&base_fd),
                 .base_path = g_strdup(m->config->workspace_base_dir), .gid = pw->pw_gid,
         };
+        *options = (CreateOptions) {};
         task = g_task_new(NULL, NULL, on_workspace_prepared, NULL);
         g_task_set_task_data(task, j, prepare_job_free);
         g_task_run_in_thread(task, prepare_in_thread);
@@ -225,61 +210,61 @@ static int create_workspace(Manager *m, sd_bus_message *call, CreateRequest *req
         return 0;
 }
 
-static int create_workspace_finish(Manager *m, CreateRequest *req, int base_fd, const char *staging,
-                                   const char **ret_path, sd_bus_error *error) {
+static int create_workspace_finish(Manager *m, const PrepareJob *j, const char **ret_path, sd_bus_error *error) {
+        const CreateOptions *o = &j->options;
         g_autoptr(MvmVmDef) def = NULL;
         struct passwd *pw;
         Vm *vm;
         int r;
 
         /* Taken or created while the workspace was prepared. */
-        r = check_name_free(m, req->name, error);
+        r = check_name_free(m, j->name, error);
         if (r < 0) {
-                workspace_abort(base_fd, staging);
+                workspace_abort(j->base_fd, j->staging);
                 return r;
         }
-        pw = getpwuid(req->uid);
+        pw = getpwuid(j->uid);
 
         def = g_new0(MvmVmDef, 1);
-        def->name = g_strdup(req->name);
-        def->owner = req->uid;
-        def->vcpus = req->options.vcpus;
-        def->memory_mib = req->options.memory_mib;
-        def->workspace = g_build_filename(m->config->workspace_base_dir, req->name, NULL);
+        def->name = g_strdup(j->name);
+        def->owner = j->uid;
+        def->vcpus = o->vcpus;
+        def->memory_mib = o->memory_mib;
+        def->workspace = g_build_filename(m->config->workspace_base_dir, j->name, NULL);
         def->created_at = (uint64_t) g_get_real_time();
-        def->hypervisor = g_strdup(req->options.hypervisor);
-        def->kernel = g_strdup(req->options.kernel);
-        def->initramfs = g_strdup(req->options.initramfs);
-        def->kernel_cmdline = g_strdup(req->options.kernel_cmdline);
-        def->volume_gib = req->options.volume_gib;
-        def->egress = g_strdup(req->options.egress);
-        def->credentials_directory = g_strdup(req->options.credentials_directory);
+        def->hypervisor = g_strdup(o->hypervisor);
+        def->kernel = g_strdup(o->kernel);
+        def->initramfs = g_strdup(o->initramfs);
+        def->kernel_cmdline = g_strdup(o->kernel_cmdline);
+        def->volume_gib = o->volume_gib;
+        def->egress = g_strdup(o->egress);
+        def->credentials_directory = g_strdup(o->credentials_directory);
         /* Again: other VMs may have been created, or the directory changed, while polkit
          * was asking. */
-        r = limits_check_create(m, req->uid, req->options.volume_gib, error);
+        r = limits_check_create(m, j->uid, o->volume_gib, error);
         if (r >= 0)
-                r = check_credentials_directory(m, req, error);
+                r = check_credentials_directory(m, o, j->uid, error);
         if (r < 0) {
-                workspace_abort(base_fd, staging);
+                workspace_abort(j->base_fd, j->staging);
                 return r;
         }
-        r = pick_address(m, req->options.ip_address, &def->ip_address, &def->mac_address, error);
+        r = pick_address(m, o->ip_address, &def->ip_address, &def->mac_address, error);
         if (r < 0) {
-                workspace_abort(base_fd, staging);
+                workspace_abort(j->base_fd, j->staging);
                 return r;
         }
 
         r = vm_store_save(m->definitions_dir_fd, def);
         if (r < 0) {
-                workspace_abort(base_fd, staging);
+                workspace_abort(j->base_fd, j->staging);
                 return sd_bus_error_setf(error, MVM_ERROR_FAILED,
-                                         "Cannot save the definition of '%s': %s", req->name, strerror(-r));
+                                         "Cannot save the definition of '%s': %s", j->name, strerror(-r));
         }
 
-        r = workspace_commit(base_fd, staging, req->name);
+        r = workspace_commit(j->base_fd, j->staging, j->name);
         if (r < 0) {
-                (void) vm_store_remove(m->definitions_dir_fd, req->name);
-                workspace_abort(base_fd, staging);
+                (void) vm_store_remove(m->definitions_dir_fd, j->name);
+                workspace_abort(j->base_fd, j->staging);
                 if (r == -EEXIST)
                         return sd_bus_error_setf(error, MVM_ERROR_ALREADY_EXISTS,
                                                  "The workspace directory %s already exists.", def->workspace);
@@ -288,7 +273,7 @@ static int create_workspace_finish(Manager *m, CreateRequest *req, int base_fd, 
         }
 
         log_info("Created workspace %s for %s (uid %u), %u vCPUs, %" G_GUINT64_FORMAT " MiB, %s.",
-                 def->workspace, pw ? pw->pw_name : "?", req->uid, def->vcpus, def->memory_mib, def->ip_address);
+                 def->workspace, pw ? pw->pw_name : "?", j->uid, def->vcpus, def->memory_mib, def->ip_address);
         vm = vm_new(m, g_steal_pointer(&def));
         manager_add_vm(m, vm);
         *ret_path = vm->object_path;
@@ -299,67 +284,23 @@ static bool has_boot_overrides(const CreateOptions *o) {
         return o->kernel || o->initramfs || o->kernel_cmdline;
 }
 
-static void on_create_authorized(Manager *m, sd_bus_message *call, int r, sd_bus_error *auth_error,
-                                 void *userdata);
-
-/* Overriding the guest's kernel, initramfs or command line is an action of its own, with
- * what is overridden in the details: admins decide who may boot what. */
-static int check_custom_boot(Manager *m, sd_bus_message *call, CreateRequest *req) {
-        g_autofree char *owner = manager_user_name(req->uid);
-        g_autofree char *owner_uid = g_strdup_printf("%u", req->uid);
-        const char *details[] = {
-                "vm", req->name, "owner", owner, "owner-uid", owner_uid, "verb", "create",
-                "kernel", req->options.kernel ?: "", "initramfs", req->options.initramfs ?: "",
-                "kernel-cmdline", req->options.kernel_cmdline ?: "", NULL,
-        };
-        req->boot_checked = true;
-        return auth_check_async(m, call, MVM_ACTION_CUSTOM_BOOT, details, on_create_authorized, req);
-}
-
-static void on_create_authorized(Manager *m, sd_bus_message *call, int r, sd_bus_error *auth_error,
-                                 void *userdata) {
-        g_autoptr(CreateRequest) req = userdata;
-        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
-
-        if (r <= 0) {
-                (void) sd_bus_reply_method_error(call, auth_error);
-                return;
-        }
-        if (has_boot_overrides(&req->options) && !req->boot_checked) {
-                r = check_custom_boot(m, call, req);
-                if (r >= 0) {
-                        g_steal_pointer(&req);
-                        return;
-                }
-                sd_bus_error_set_errnof(&error, -r, "Cannot check authorization: %s", strerror(-r));
-                (void) sd_bus_reply_method_error(call, &error);
-                return;
-        }
-        r = create_workspace(m, call, req, &error);
-        if (r < 0) {
-                if (!sd_bus_error_is_set(&error))
-                        sd_bus_error_set_errno(&error, r);
-                (void) sd_bus_reply_method_error(call, &error);
-                return;
-        }
-        /* The worker thread's job owns it now; it answers the call. */
-        g_steal_pointer(&req);
-}
-
 static int method_create_workspace(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
-        Manager *m = userdata;
-        g_autoptr(CreateRequest) req = g_new0(CreateRequest, 1);
+        _cleanup_(create_options_clear) CreateOptions options = {};
         g_autofree char *owner = NULL, *owner_uid = NULL;
+        Manager *m = userdata;
         const char *name;
+        uid_t uid;
         int r;
 
+        /* Runs again from here once polkit has answered (see auth_verify()): every check is
+         * made again against what is there by then. */
         r = sd_bus_message_read(msg, "s", &name);
         if (r < 0)
                 return r;
         r = check_name(name, error);
         if (r < 0)
                 return r;
-        r = create_options_parse(msg, m->config, &req->options, error);
+        r = create_options_parse(msg, m->config, &options, error);
         if (r < 0)
                 return r;
         r = check_name_free(m, name, error);
@@ -368,38 +309,59 @@ static int method_create_workspace(sd_bus_message *msg, void *userdata, sd_bus_e
         /* Refuse a taken or foreign address before asking anyone for a password. */
         {
                 g_autofree char *ip = NULL, *mac = NULL;
-                r = pick_address(m, req->options.ip_address, &ip, &mac, error);
+                r = pick_address(m, options.ip_address, &ip, &mac, error);
                 if (r < 0)
                         return r;
         }
-        r = bus_message_get_caller_uid(msg, &req->uid);
+        r = bus_message_get_caller_uid(msg, &uid);
         if (r < 0)
                 return r;
-        r = limits_check_create(m, req->uid, req->options.volume_gib, error);
+        r = limits_check_create(m, uid, options.volume_gib, error);
         if (r < 0)
                 return r;
-        r = check_credentials_directory(m, req, error);
+        r = check_credentials_directory(m, &options, uid, error);
         if (r < 0)
                 return r;
-        req->name = g_strdup(name);
 
-        owner = manager_user_name(req->uid);
-        owner_uid = g_strdup_printf("%u", req->uid);
+        owner = manager_user_name(uid);
+        owner_uid = g_strdup_printf("%u", uid);
         /* What admins' rules may weigh: the size and the choices, as they will be. */
-        g_autofree char *vcpus = g_strdup_printf("%" PRIu32, req->options.vcpus);
-        g_autofree char *memory_mib = g_strdup_printf("%" PRIu64, req->options.memory_mib);
-        g_autofree char *volume_gib = g_strdup_printf("%" PRIu64, req->options.volume_gib);
-        const char *egress = mvm_egress_to_string(mvm_egress_effective(m->config->egress, req->options.egress));
+        g_autofree char *vcpus = g_strdup_printf("%" PRIu32, options.vcpus);
+        g_autofree char *memory_mib = g_strdup_printf("%" PRIu64, options.memory_mib);
+        g_autofree char *volume_gib = g_strdup_printf("%" PRIu64, options.volume_gib);
+        const char *egress = mvm_egress_to_string(mvm_egress_effective(m->config->egress, options.egress));
         const char *details[] = {
                 "vm", name, "owner", owner, "owner-uid", owner_uid, "verb", "create",
                 "vcpus", vcpus, "memory-mib", memory_mib, "volume-gib", volume_gib,
-                "hypervisor", req->options.hypervisor ?: m->config->default_hypervisor, "egress", egress,
-                "credentials-directory", req->options.credentials_directory ?: "", NULL,
+                "hypervisor", options.hypervisor ?: m->config->default_hypervisor, "egress", egress,
+                "credentials-directory", options.credentials_directory ?: "", NULL,
         };
-        r = auth_check_async(m, msg, MVM_ACTION_CREATE, details, on_create_authorized, req);
+        r = auth_verify(m, msg, MVM_ACTION_CREATE, details, error);
         if (r < 0)
                 return r;
-        g_steal_pointer(&req);
+        if (r == 0)
+                return 1; /* polkit is asked; the call comes back here with the answer */
+
+        /* Overriding the guest's kernel, initramfs or command line is an action of its own,
+         * asked once create is allowed, with what is overridden in the details: admins
+         * decide who may boot what. */
+        if (has_boot_overrides(&options)) {
+                const char *boot_details[] = {
+                        "vm", name, "owner", owner, "owner-uid", owner_uid, "verb", "create",
+                        "kernel", options.kernel ?: "", "initramfs", options.initramfs ?: "",
+                        "kernel-cmdline", options.kernel_cmdline ?: "", NULL,
+                };
+                r = auth_verify(m, msg, MVM_ACTION_CUSTOM_BOOT, boot_details, error);
+                if (r < 0)
+                        return r;
+                if (r == 0)
+                        return 1;
+        }
+
+        r = create_workspace(m, msg, name, uid, &options, error);
+        if (r < 0)
+                return r;
+        /* The worker thread's job answers the call. */
         return 1;
 }
 

@@ -23,26 +23,15 @@
 /* GetLogs with follow at once, per caller. */
 #define LOG_FOLLOWERS_PER_USER 4u
 
-typedef struct VmRequest {
-        char *name;
-        /* Which VM polkit was asked about: the name may belong to another VM by the time
-         * it answers (deleted and created again meanwhile). */
-        uid_t owner;
-        uint64_t created_at;
-        VmVerb verb;
+/* The arguments of a verb, read from the call at every dispatch. */
+typedef struct VerbArguments {
         DeleteOptions delete_options;
         bool wait;        /* start: reply once running */
         bool force;       /* stop: kill instead of the power button */
         bool autostart;   /* set-autostart */
         bool follow;      /* get-logs */
         uint64_t lines;   /* get-logs: 0 = all */
-} VmRequest;
-
-static void vm_request_free(VmRequest *req) {
-        g_free(req->name);
-        g_free(req);
-}
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(VmRequest, vm_request_free)
+} VerbArguments;
 
 static const struct {
         const char *name;
@@ -80,9 +69,9 @@ static void on_journalctl_exit(GPid pid, gint status, gpointer user_data) {
 
 /* The unit's journal, read by journalctl as root and handed over as a pipe: callers
  * need not be allowed to read the system journal. */
-static int get_logs(Manager *m, Vm *vm, sd_bus_message *call, const VmRequest *req, sd_bus_error *error) {
+static int get_logs(Manager *m, Vm *vm, sd_bus_message *call, const VerbArguments *args, sd_bus_error *error) {
         g_autofree char *unit = vm_unit_name(vm->def->name);
-        g_autofree char *lines = g_strdup_printf("--lines=%" G_GUINT64_FORMAT, req->lines);
+        g_autofree char *lines = g_strdup_printf("--lines=%" G_GUINT64_FORMAT, args->lines);
         /* Only this definition's runs: not those of an earlier VM of the same name. */
         g_autofree char *since = g_strdup_printf("--since=@%" G_GUINT64_FORMAT ".%06" G_GUINT64_FORMAT,
                                                  vm->def->created_at / G_USEC_PER_SEC,
@@ -91,7 +80,7 @@ static int get_logs(Manager *m, Vm *vm, sd_bus_message *call, const VmRequest *r
         _cleanup_close_ int read_fd = -1, write_fd = -1;
         const char *argv[] = {
                 "/usr/bin/journalctl", "--no-pager", "--quiet", "--output=short-iso", "--unit", unit, since,
-                req->lines > 0 ? lines : "--lines=all", req->follow ? "--follow" : NULL, NULL,
+                args->lines > 0 ? lines : "--lines=all", args->follow ? "--follow" : NULL, NULL,
         };
         LogFollower *f;
         uid_t uid;
@@ -104,7 +93,7 @@ static int get_logs(Manager *m, Vm *vm, sd_bus_message *call, const VmRequest *r
                 return r;
         /* Each follower is a root journalctl that runs until the caller goes. */
         following = GPOINTER_TO_UINT(g_hash_table_lookup(m->log_followers, GUINT_TO_POINTER(uid)));
-        if (req->follow && following >= LOG_FOLLOWERS_PER_USER)
+        if (args->follow && following >= LOG_FOLLOWERS_PER_USER)
                 return sd_bus_error_setf(error, MVM_ERROR_LIMIT_EXCEEDED,
                                          "You follow %u logs already, the most at once; end one first.", following);
         if (pipe2(fds, O_CLOEXEC) < 0)
@@ -115,8 +104,8 @@ static int get_logs(Manager *m, Vm *vm, sd_bus_message *call, const VmRequest *r
                                     write_fd, -1, &gerror))
                 return sd_bus_error_setf(error, MVM_ERROR_FAILED, "Cannot run journalctl: %s", gerror->message);
         f = g_new0(LogFollower, 1);
-        *f = (LogFollower) { .manager = m, .uid = uid, .follow = req->follow };
-        if (req->follow)
+        *f = (LogFollower) { .manager = m, .uid = uid, .follow = args->follow };
+        if (args->follow)
                 g_hash_table_insert(m->log_followers, GUINT_TO_POINTER(uid), GUINT_TO_POINTER(following + 1));
         g_child_watch_add(pid, on_journalctl_exit, f);
         return sd_bus_reply_method_return(call, "h", read_fd) < 0 ? -EIO : 1;
@@ -258,79 +247,27 @@ static int set_autostart(Manager *m, Vm *vm, bool autostart, sd_bus_error *error
         return 0;
 }
 
-static void on_vm_request_authorized(Manager *m, sd_bus_message *call, int r, sd_bus_error *auth_error,
-                                     void *userdata) {
-        g_autoptr(VmRequest) req = userdata;
-        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
-        Vm *vm;
-
-        if (r <= 0) {
-                (void) sd_bus_reply_method_error(call, auth_error);
-                return;
-        }
-        /* It may have gone while polkit was asking. */
-        vm = manager_get_vm(m, req->name);
-        if (!vm || vm->def->owner != req->owner || vm->def->created_at != req->created_at) {
-                (void) sd_bus_reply_method_errorf(call, MVM_ERROR_NO_SUCH_VM,
-                                                  vm ? "VM '%s' was replaced by another while authorization was "
-                                                       "checked." : "There is no VM named '%s'.", req->name);
-                return;
-        }
-        switch (req->verb) {
-        case VM_VERB_DELETE:
-                r = delete_vm_checked(m, vm, &req->delete_options, &error);
-                break;
-        case VM_VERB_START:
-                r = vm_start(vm, call, req->wait, &error);
-                break;
-        case VM_VERB_STOP:
-                r = vm_stop(vm, call, req->force, &error);
-                break;
-        case VM_VERB_RESTART:
-                r = vm_restart(vm, call, &error);
-                break;
-        case VM_VERB_SET_AUTOSTART:
-                r = set_autostart(m, vm, req->autostart, &error);
-                break;
-        case VM_VERB_GET_LOGS:
-                r = get_logs(m, vm, call, req, &error);
-                break;
-        case VM_VERB_OPEN_CONSOLE:
-                r = open_console(vm, call, &error);
-                break;
-        default:
-                g_assert_not_reached();
-        }
-        if (r < 0) {
-                if (!sd_bus_error_is_set(&error))
-                        sd_bus_error_set_errno(&error, r);
-                (void) sd_bus_reply_method_error(call, &error);
-        } else if (r == 0)
-                (void) sd_bus_reply_method_return(call, NULL);
-        /* r > 0: answered already, or the lifecycle answers once the VM has got there. */
-}
-
-static int read_verb_arguments(sd_bus_message *call, VmRequest *req, sd_bus_error *error) {
+static int read_verb_arguments(sd_bus_message *call, VmVerb verb, VerbArguments *args, sd_bus_error *error) {
         int b, r;
 
-        switch (req->verb) {
+        switch (verb) {
         case VM_VERB_DELETE:
-                return delete_options_parse(call, &req->delete_options, error);
+                return delete_options_parse(call, &args->delete_options, error);
         case VM_VERB_START:
-                req->wait = true;
-                return bool_option_parse(call, MVM_OPTION_WAIT, &req->wait, error);
+                args->wait = true;
+                return bool_option_parse(call, MVM_OPTION_WAIT, &args->wait, error);
         case VM_VERB_STOP:
-                return bool_option_parse(call, MVM_OPTION_FORCE, &req->force, error);
+                return bool_option_parse(call, MVM_OPTION_FORCE, &args->force, error);
         case VM_VERB_RESTART:
                 return bool_option_parse(call, NULL, NULL, error);
         case VM_VERB_SET_AUTOSTART:
                 r = sd_bus_message_read(call, "b", &b);
                 if (r < 0)
                         return r;
-                req->autostart = b;
+                args->autostart = b;
                 return 0;
         case VM_VERB_GET_LOGS:
-                return logs_options_parse(call, &req->follow, &req->lines, error);
+                return logs_options_parse(call, &args->follow, &args->lines, error);
         case VM_VERB_OPEN_CONSOLE:
                 return 0;
         }
@@ -338,33 +275,66 @@ static int read_verb_arguments(sd_bus_message *call, VmRequest *req, sd_bus_erro
 }
 
 int vm_bus_request(Manager *m, sd_bus_message *call, Vm *vm, VmVerb verb, sd_bus_error *error) {
-        g_autoptr(VmRequest) req = g_new0(VmRequest, 1);
-        g_autofree char *owner = NULL, *owner_uid = NULL;
+        g_autofree char *owner = NULL, *owner_uid = NULL, *created_at = NULL;
+        VerbArguments args = {};
         uid_t uid;
         int r;
 
-        req->verb = verb;
-        r = read_verb_arguments(call, req, error);
+        r = read_verb_arguments(call, verb, &args, error);
         if (r < 0)
                 return r;
         r = bus_message_get_caller_uid(call, &uid);
         if (r < 0)
                 return r;
-        req->name = g_strdup(vm->def->name);
-        req->owner = vm->def->owner;
-        req->created_at = vm->def->created_at;
 
         owner = manager_user_name(vm->def->owner);
         owner_uid = g_strdup_printf("%u", vm->def->owner);
+        /* Which VM this is: the name may belong to another VM by the time polkit answers
+         * (deleted and created again meanwhile), and an answer about one VM must never be
+         * used for another. */
+        created_at = g_strdup_printf("%" G_GUINT64_FORMAT, vm->def->created_at);
         const char *details[] = {
-                "vm", vm->def->name, "owner", owner, "owner-uid", owner_uid, "verb", verbs[verb].name, NULL,
+                "vm", vm->def->name, "owner", owner, "owner-uid", owner_uid, "created-at", created_at,
+                "verb", verbs[verb].name, NULL,
         };
         /* Only the owner acts with the verb's own action; anyone else needs manage-any. */
-        r = auth_check_async(m, call, uid == vm->def->owner ? verbs[verb].owner_action : MVM_ACTION_MANAGE_ANY,
-                             details, on_vm_request_authorized, req);
+        r = auth_verify(m, call, uid == vm->def->owner ? verbs[verb].owner_action : MVM_ACTION_MANAGE_ANY,
+                        details, error);
         if (r < 0)
                 return r;
-        g_steal_pointer(&req);
+        if (r == 0)
+                return 1; /* polkit is asked; the call comes back here with the answer */
+
+        switch (verb) {
+        case VM_VERB_DELETE:
+                r = delete_vm_checked(m, vm, &args.delete_options, error);
+                break;
+        case VM_VERB_START:
+                r = vm_start(vm, call, args.wait, error);
+                break;
+        case VM_VERB_STOP:
+                r = vm_stop(vm, call, args.force, error);
+                break;
+        case VM_VERB_RESTART:
+                r = vm_restart(vm, call, error);
+                break;
+        case VM_VERB_SET_AUTOSTART:
+                r = set_autostart(m, vm, args.autostart, error);
+                break;
+        case VM_VERB_GET_LOGS:
+                r = get_logs(m, vm, call, &args, error);
+                break;
+        case VM_VERB_OPEN_CONSOLE:
+                r = open_console(vm, call, error);
+                break;
+        default:
+                g_assert_not_reached();
+        }
+        if (r < 0)
+                return r;
+        if (r == 0)
+                return sd_bus_reply_method_return(call, NULL);
+        /* r > 0: answered already, or the lifecycle answers once the VM has got there. */
         return 1;
 }
 

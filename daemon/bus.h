@@ -26,8 +26,10 @@ typedef enum VmVerb {
         VM_VERB_OPEN_CONSOLE,
 } VmVerb;
 
-/* Reads the verb's arguments from call, asks polkit, then acts; the reply comes later.
- * Shared by the Manager's methods (which take the name first) and the VM's. */
+/* Reads the verb's arguments from call, asks polkit (auth_verify()), then acts. A method
+ * handler's answer: while polkit is asked it returns 1 with no reply, and the call is
+ * dispatched again, from the top, once polkit has answered. Shared by the Manager's
+ * methods (which take the name first) and the VM's. */
 int vm_bus_request(Manager *m, sd_bus_message *call, Vm *vm, VmVerb verb, sd_bus_error *error);
 
 /* The caller's effective uid. */

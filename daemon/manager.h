@@ -27,7 +27,7 @@ typedef struct Manager {
         GThread *polkit_thread;      /* connects to polkit while the rest starts up */
         GError *polkit_error;
         GCancellable *cancellable;   /* cancels polkit checks in flight at exit */
-        GHashTable *auth_queries;    /* AuthQuery* set, freed at exit */
+        GHashTable *auth_queries;    /* method call → AuthQuery*: its polkit answers until it is dispatched again */
 
         GHashTable *vms;             /* name → Vm*, owned */
         GHashTable *units;           /* hypervisor unit name → Vm* */

@@ -629,6 +629,124 @@ t_purge_removes_workspace() {
         in_container test ! -e "$WS/my-vm" || fail "$WS/my-vm still there"
 }
 
+# polkit is asked at every call, and its answer serves only the call it was given for:
+# microvmd dispatches the call again once polkit has answered (auth_verify()), and the
+# answer is dropped after that. A rule that reads its verdict from a file shows it: a
+# refused call changes nothing and the same call again is asked again, and a changed
+# verdict applies to the very next call.
+REDISPATCH_RULE=/etc/polkit-1/rules.d/30-test-redispatch.rules
+REDISPATCH_VERDICT=/run/microvm-test-verdict
+# The rule appends one line per check here (polkitd runs it as its own user).
+REDISPATCH_CHECKS=/run/microvm-test-checks
+
+# redispatch_rule USER ACTION... : the test rule for USER and the actions; it records each
+# check (verb, vm, owner, created-at) and answers what $REDISPATCH_VERDICT says, after
+# ${REDISPATCH_DELAY:-0} s.
+redispatch_rule() {
+        local user=$1 actions
+        shift
+        actions=$(printf '"%s",' "$@")
+        cat <<RULE | in_container tee "$REDISPATCH_RULE" >/dev/null
+polkit.addRule(function(action, subject) {
+        if (subject.user !== "$user" || [${actions%,}].indexOf(action.id) < 0)
+                return polkit.Result.NOT_HANDLED;
+        var check = action.lookup("verb") + " " + action.lookup("vm") + " owner " + action.lookup("owner") +
+                    " created-at " + action.lookup("created-at");
+        var verdict = polkit.spawn(["/bin/sh", "-c",
+                'echo "\$1" >>$REDISPATCH_CHECKS; v=\$(cat $REDISPATCH_VERDICT); sleep ${REDISPATCH_DELAY:-0}; echo \$v',
+                "sh", check]).trim();
+        return verdict === "yes" ? polkit.Result.YES : polkit.Result.NO;
+});
+RULE
+}
+
+redispatch_verdict() {
+        echo "$1" | in_container tee "$REDISPATCH_VERDICT" >/dev/null
+}
+
+# redispatch_checks PATTERN: how many checks the rule has recorded that match PATTERN.
+redispatch_checks() {
+        in_container grep -c -- "$1" "$REDISPATCH_CHECKS" || true
+}
+
+redispatch_cleanup() {
+        in_container rm -f "$REDISPATCH_RULE" "$REDISPATCH_VERDICT" "$REDISPATCH_CHECKS"
+}
+
+t_polkit_asked_every_call() {
+        local out n
+        trap redispatch_cleanup EXIT
+        in_container install -m 0666 /dev/null "$REDISPATCH_CHECKS"
+        redispatch_verdict no
+        redispatch_rule bob org.microvm.manager.create org.microvm.manager.delete
+        # polkitd reads rules.d again when it changes; without the rule bob needs a password.
+        rule_active() {
+                [[ $(gcall bob "$MPATH" "$MIFACE.CreateWorkspace" "'bobrd'" "{}" 2>&1) == *NotAuthorized* ]]
+        }
+        wait_until 20 rule_active || fail "polkitd did not pick up $REDISPATCH_RULE"
+
+        n=$(redispatch_checks "^create bobrd ")
+        expect_dbus_error org.microvm.Error.NotAuthorized bob "$MPATH" "$MIFACE.CreateWorkspace" "'bobrd'" "{}"
+        expect_dbus_error org.microvm.Error.NotAuthorized bob "$MPATH" "$MIFACE.CreateWorkspace" "'bobrd'" "{}"
+        expect_eq "polkit checks of two refused creates" "$(($(redispatch_checks "^create bobrd ") - n))" 2
+
+        # The verdict changes between two calls: the next call gets the new one.
+        redispatch_verdict yes
+        out=$(gcall bob "$MPATH" "$MIFACE.CreateWorkspace" "'bobrd'" "{}" 2>&1) ||
+                fail "bob's create after the rule said yes: $out"
+        echo "  verdict yes: bob creates bobrd -> $out"
+        expect_eq "owner of $WS/bobrd" "$(in_container stat -c %U "$WS/bobrd")" bob
+        redispatch_verdict no
+        expect_dbus_error org.microvm.Error.NotAuthorized bob "$MPATH" "$MIFACE.DeleteWorkspace" "'bobrd'" \
+                "{'remove-files': <true>}"
+        in_container test -e "$STATE/vms/bobrd.json" || fail "bobrd.json is gone after a refused delete"
+        redispatch_verdict yes
+        gcall bob "$MPATH" "$MIFACE.DeleteWorkspace" "'bobrd'" "{'remove-files': <true>}" >/dev/null ||
+                fail "bob's delete after the rule said yes again was refused"
+        in_container test ! -e "$STATE/vms/bobrd.json" || fail "bobrd.json still there"
+        in_container sed 's/^/  polkit asked: /' "$REDISPATCH_CHECKS"
+}
+
+# An answer about one VM is never used for another of the same name: while polkit
+# deliberates carol's StopVM of alice's racevm (the rule says yes, after 5 s), root
+# deletes racevm and creates another racevm. The second dispatch finds other details
+# (owner, created-at), so polkit is asked again, and now says no.
+t_redispatch_other_vm() {
+        local caller out rc=0 checks
+        redispatch_race_cleanup() {
+                redispatch_cleanup
+                in_container gdbus call --system --dest "$BUS" --object-path "$MPATH" \
+                        --method "$MIFACE.DeleteWorkspace" "'racevm'" "{'remove-files': <true>}" >/dev/null 2>&1 || true
+        }
+        trap redispatch_race_cleanup EXIT
+        in_container install -m 0666 /dev/null "$REDISPATCH_CHECKS"
+        redispatch_verdict yes
+        REDISPATCH_DELAY=5 redispatch_rule carol org.microvm.manager.manage-any
+        gcall alice "$MPATH" "$MIFACE.CreateWorkspace" "'racevm'" "{}" >/dev/null
+        carol_allowed() {
+                [[ $(gcall carol "$MPATH" "$MIFACE.StopVM" "'racevm'" "{}" 2>&1) == *NotRunning* ]]
+        }
+        wait_until 30 carol_allowed || fail "polkitd did not pick up $REDISPATCH_RULE"
+
+        gcall carol "$MPATH" "$MIFACE.StopVM" "'racevm'" "{}" >"$CHECK_LOG.race" 2>&1 &
+        caller=$!
+        sleep 1
+        in_container gdbus call --system --dest "$BUS" --object-path "$MPATH" \
+                --method "$MIFACE.DeleteWorkspace" "'racevm'" "{'remove-files': <true>}" >/dev/null
+        in_container gdbus call --system --dest "$BUS" --object-path "$MPATH" \
+                --method "$MIFACE.CreateWorkspace" "'racevm'" "{}" >/dev/null
+        redispatch_verdict no
+        wait "$caller" || rc=$?
+        out=$(cat "$CHECK_LOG.race")
+        echo "  carol's StopVM of alice's racevm, replaced by root's meanwhile -> exit $rc: $out"
+        ((rc != 0)) || fail "carol's StopVM succeeded on root's racevm"
+        [[ $out == *org.microvm.Error.NotAuthorized* ]] || fail "expected NotAuthorized (asked again), got: $out"
+        checks=$(in_container grep "^stop racevm " "$REDISPATCH_CHECKS" | tail -n 2)
+        sed 's/^/  polkit asked: /' <<<"$checks"
+        [[ $checks == *"owner alice"*$'\n'*"owner root"* ]] ||
+                fail "polkit was not asked once for alice's racevm and then for root's"
+}
+
 # ---- the authorization matrix (README.md, "Authorization"): every method and property
 # setter of both interfaces, as the owner, another member of the group microvm, an
 # outsider, root, and a user whom an administrator's rule grants manage-any. The VM is
@@ -864,6 +982,10 @@ main() {
         check "delete --purge does not follow symlinks planted in the workspace" t_purge_does_not_follow_symlinks
         check "delete --purge removes the workspace" t_purge_removes_workspace
         check "GetLogs(follow): at most 4 at once per caller (LimitExceeded)" t_log_followers
+        check "polkit is asked at every call: a refused call again is asked again, a new verdict applies at once" \
+                t_polkit_asked_every_call
+        check "an answer about one VM is not used for another of that name (the call is dispatched again)" \
+                t_redispatch_other_vm
         check "the authorization matrix: every method and setter as owner, member, outsider, root, manage-any" t_authorization_matrix
         check "a call queued when microvmd gets SIGTERM is not begun; the next one activates it" t_exit_begins_no_queued_call
         check "microvmd did not crash and logged no leak or assertion" t_daemon_healthy
