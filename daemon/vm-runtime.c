@@ -4,10 +4,12 @@
  * derives the state from the facts, acts on the transition (registration, teardown,
  * restart), answers the callers waiting for it and emits PropertiesChanged once.
  *
- * A start runs in steps, each an asynchronous call to PID 1 (microvmd never waits for
- * it): the units of the VM's last run must be gone (VmStartOp, check_units_gone), then
- * the host is set up and the share units and the hypervisor's unit are sent in one go
- * (create_units); from PID 1's acceptance on, the unit's signals drive the state. */
+ * A start (VmStartOp) runs in steps, none of which waits: the units of the VM's last
+ * run must be gone (check_units_gone: PID 1, asked asynchronously), what involves the
+ * owner's files is prepared in a worker thread (prepare_host), then the network is set up
+ * and the share units and the hypervisor's unit are sent to PID 1 in one go
+ * (create_units). From PID 1's acceptance on, the unit's signals and the hypervisor's
+ * control socket (inotify) drive the state. */
 #include "config.h"
 #include "credentials.h"
 #include "guest-channel.h"
@@ -144,8 +146,8 @@ static bool unit_state_is_up(const char *state) {
         return state && (strcmp(state, "active") == 0 || strcmp(state, "reloading") == 0);
 }
 
-/* [Hypervisor] KVM=: auto uses /dev/kvm where it exists; no never does (for hosts whose
- * /dev/kvm does not work); yes requires it. */
+/* The VM's own choice or [Hypervisor] Default=; auto: cloud-hypervisor where it can run
+ * at all (its binary and KVM), otherwise QEMU. */
 const HypervisorBackend *vm_pick_backend(Vm *vm, sd_bus_error *error) {
         const MvmConfig *c = vm->manager->config;
         const char *choice = vm->def->hypervisor ?: c->default_hypervisor;
