@@ -746,6 +746,7 @@ static void create_units(VmStartOp *op, HostPrepare *h) {
                 HypervisorUnitData hd = {
                         .def = def, .backend = backend, .argv = argv, .runtime_dir = runtime_dir, .shares = &shares,
                         .volume = volume, .vmm_uid = vmm_uid,
+                        .start_timeout_usec = c->start_timeout_sec * G_USEC_PER_SEC,
                 };
                 TransientUnit u = { .name = vm->unit, .build = vm_unit_hypervisor, .data = &hd };
 

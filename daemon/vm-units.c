@@ -254,7 +254,7 @@ int vm_unit_hypervisor(sd_bus_message *msg, void *data) {
             (r = unit_property_strv(msg, "BindsTo", (char **) deps->pdata)) < 0 ||
             (r = unit_property_string(msg, "Slice", SLICE)) < 0 ||
             (r = unit_property_string(msg, "CollectMode", "inactive-or-failed")) < 0 ||
-            (r = unit_property_u64(msg, "TimeoutStartUSec", HYPERVISOR_START_TIMEOUT_USEC)) < 0 ||
+            (r = unit_property_u64(msg, "TimeoutStartUSec", d->start_timeout_usec)) < 0 ||
             (r = unit_property_u64(msg, "TimeoutStopUSec", HYPERVISOR_STOP_TIMEOUT_USEC)) < 0 ||
             (r = unit_property_u64(msg, "MemoryMax",
                                    (def->memory_mib + HYPERVISOR_MEMORY_OVERHEAD_MIB) * 1024 * 1024)) < 0 ||

@@ -17,7 +17,6 @@ typedef struct HypervisorBackend HypervisorBackend;
 #define HYPERVISOR_ENV "MICROVM_HYPERVISOR="
 /* setpriv makes the hypervisor the VM's own uid, which has no user database entry. */
 #define SETPRIV "/usr/bin/setpriv"
-#define HYPERVISOR_START_TIMEOUT_USEC (60 * G_USEC_PER_SEC)
 
 /* One share's virtiofsd: a socket unit with its service (the auxiliary unit). */
 typedef struct ShareUnitData {
@@ -40,6 +39,7 @@ typedef struct HypervisorUnitData {
         const ShareSet *shares;
         const char *volume;
         uid_t vmm_uid;
+        uint64_t start_timeout_usec;   /* [Hypervisor] StartTimeoutSec= */
 } HypervisorUnitData;
 
 int vm_unit_hypervisor(sd_bus_message *msg, void *data);
