@@ -278,10 +278,15 @@ int connect_unix_nofollow(const char *path) {
         path_fd = unix_address_nofollow(path, &sa, &size);
         if (path_fd < 0)
                 return path_fd;
-        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        /* Non-blocking: a listener whose backlog is full (a hypervisor that never accepts)
+         * must not hold microvmd; a unix connect otherwise completes at once. */
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
         if (fd < 0)
                 return -errno;
         if (connect(fd, (struct sockaddr *) &sa, size) < 0)
+                return errno == EINPROGRESS ? -EAGAIN : -errno;
+        /* The caller (and whoever it hands the socket to) gets a blocking one. */
+        if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) < 0)
                 return -errno;
         return mvm_take_fd(&fd);
 }

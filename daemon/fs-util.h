@@ -43,7 +43,9 @@ int read_file_at(int dirfd, const char *name, size_t max, char **ret, size_t *re
 void random_suffix(char *buf, size_t n);
 
 /* Connects a stream socket to the unix socket at path without following a symlink in
- * its last component (the directory may be writable by a less trusted user). */
+ * its last component (the directory may be writable by a less trusted user). Never
+ * waits: -EAGAIN when the listener's backlog is full (it does not accept). The socket
+ * returned is blocking. */
 int connect_unix_nofollow(const char *path);
 
 /* The first half of connect_unix_nofollow(), for a non-blocking connect: opens the

@@ -226,8 +226,23 @@ static void test_connect_nofollow(void) {
 
         client = connect_unix_nofollow(sock);
         g_assert_cmpint(client, >=, 0);
+        /* Handed to a client as it is: blocking. */
+        g_assert_cmpint(fcntl(client, F_GETFL) & O_NONBLOCK, ==, 0);
         g_assert_cmpint(connect_unix_nofollow(link), ==, -ELOOP);
         g_assert_cmpint(connect_unix_nofollow(file), ==, -ENOTSOCK);
+
+        /* A listener that never accepts: once its backlog is full, the connect fails at
+         * once instead of waiting (the test would hang otherwise). */
+        {
+                int fds[64], n = 0, r = 0;
+
+                while (n < (int) G_N_ELEMENTS(fds) && (r = connect_unix_nofollow(sock)) >= 0)
+                        fds[n++] = r;
+                g_assert_cmpint(r, ==, -EAGAIN);
+                g_assert_cmpint(n, <, (int) G_N_ELEMENTS(fds));
+                while (n > 0)
+                        close(fds[--n]);
+        }
         g_assert_cmpint(rm_rf_at(AT_FDCWD, dir), ==, 0);
 }
 
