@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "ch-api.h"
-#include "fs-util.h"
 #include "mvm-json.h"
 #include "mvm-macro.h"
+#include "unix-connect.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -13,9 +13,6 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-/* A unix socket connect() fails with EAGAIN while the listener's backlog is full; try
- * again after this long (until the time-out). */
-#define CONNECT_RETRY_USEC (10U * 1000U)
 #define READ_CHUNK (64U * 1024U)
 
 typedef enum RequestState {
@@ -27,14 +24,10 @@ typedef enum RequestState {
 struct ChApiRequest {
         sd_event *event;
         int fd;
-        int path_fd;                    /* O_PATH of the socket, connected through /proc/self/fd */
         RequestState state;
+        UnixConnect *connecting;        /* until connected */
         sd_event_source *io_source;
         sd_event_source *timer_source;
-        sd_event_source *retry_source;  /* connect retry, or the deferred connect failure */
-        int connect_error;              /* negative errno waiting for the deferred failure */
-        struct sockaddr_un address;
-        socklen_t address_size;
 
         char *request;
         size_t request_size;
@@ -56,13 +49,11 @@ struct ChApiRequest {
 static void request_free(ChApiRequest *req) {
         if (!req)
                 return;
+        unix_connect_cancel(req->connecting);
         sd_event_source_disable_unref(req->io_source);
         sd_event_source_disable_unref(req->timer_source);
-        sd_event_source_disable_unref(req->retry_source);
         if (req->fd >= 0)
                 close(req->fd);
-        if (req->path_fd >= 0)
-                close(req->path_fd);
         sd_event_unref(req->event);
         free(req->request);
         free(req->buffer);
@@ -71,9 +62,9 @@ static void request_free(ChApiRequest *req) {
 
 static void request_finish(ChApiRequest *req, int r, const ChApiResponse *response) {
         /* Stop everything first: the callback may run the loop or start new requests. */
+        req->connecting = unix_connect_cancel(req->connecting);
         req->io_source = sd_event_source_disable_unref(req->io_source);
         req->timer_source = sd_event_source_disable_unref(req->timer_source);
-        req->retry_source = sd_event_source_disable_unref(req->retry_source);
         if (req->fd >= 0) {
                 close(req->fd);
                 req->fd = -1;
@@ -353,20 +344,7 @@ static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         ChApiRequest *req = userdata;
 
         switch (req->state) {
-        case STATE_CONNECTING: {
-                int error = 0;
-                socklen_t len = sizeof(error);
-
-                if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &len) < 0)
-                        error = errno;
-                if (error != 0) {
-                        request_fail(req, -error);
-                        return 0;
-                }
-                req->state = STATE_WRITING;
-                on_writable(req);
-                break;
-        }
+        case STATE_CONNECTING: /* no io source yet */
         case STATE_WRITING:
                 on_writable(req);
                 break;
@@ -382,43 +360,17 @@ static int on_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
         return 0;
 }
 
-static int on_connect_failed(sd_event_source *s, void *userdata) {
+static void on_connected(int r, int fd, void *userdata) {
         ChApiRequest *req = userdata;
 
-        request_fail(req, req->connect_error);
-        return 0;
-}
-
-static int start_connect(ChApiRequest *req);
-
-static int on_connect_retry(sd_event_source *s, uint64_t usec, void *userdata) {
-        ChApiRequest *req = userdata;
-        int r;
-
-        req->retry_source = sd_event_source_disable_unref(req->retry_source);
-        r = start_connect(req);
+        req->connecting = NULL; /* its handle is gone */
+        if (r >= 0) {
+                req->fd = fd;
+                req->state = STATE_WRITING;
+                r = sd_event_add_io(req->event, &req->io_source, req->fd, EPOLLOUT, on_io, req);
+        }
         if (r < 0)
                 request_fail(req, r);
-        return 0;
-}
-
-/* Connects, and arranges for what comes next. Fails only for sd-event errors: a failed
- * connect is reported through the callback from the loop. */
-static int start_connect(ChApiRequest *req) {
-        if (connect(req->fd, (struct sockaddr *) &req->address, req->address_size) == 0)
-                req->state = STATE_WRITING;
-        else if (errno == EINPROGRESS)
-                req->state = STATE_CONNECTING;
-        else if (errno == EAGAIN)
-                return sd_event_add_time_relative(req->event, &req->retry_source, CLOCK_MONOTONIC,
-                                                  CONNECT_RETRY_USEC, 1000, on_connect_retry, req);
-        else {
-                /* Report from the loop, so the callback never runs inside ch_api_request(). */
-                req->connect_error = -errno;
-                return sd_event_add_defer(req->event, &req->retry_source, on_connect_failed, req);
-        }
-
-        return sd_event_add_io(req->event, &req->io_source, req->fd, EPOLLOUT, on_io, req);
 }
 
 int ch_api_request(
@@ -441,33 +393,18 @@ int ch_api_request(
         l = strlen(socket_path);
         if (l == 0)
                 return -EINVAL;
-        if (l >= sizeof(req->address.sun_path))
+        if (l >= sizeof(((struct sockaddr_un *) NULL)->sun_path))
                 return -ENAMETOOLONG;
 
         req = calloc(1, sizeof(*req));
         if (!req)
                 return -ENOMEM;
         req->fd = -1;
-        req->path_fd = -1;
         req->event = sd_event_ref(event);
         req->callback = callback;
         req->userdata = userdata;
         req->content_length = -1;
         req->head = strcmp(method, "HEAD") == 0;
-        /* The socket's directory belongs to the hypervisor's user: never follow a symlink
-         * it may have put there; connect to the very inode opened here. */
-        r = unix_address_nofollow(socket_path, &req->address, &req->address_size);
-        if (r < 0)
-                req->connect_error = r;
-        else
-                req->path_fd = r;
-
-        req->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-        if (req->fd < 0) {
-                r = -errno;
-                goto fail;
-        }
-
         r = build_request(req, method, path, body);
         if (r < 0)
                 goto fail;
@@ -479,10 +416,7 @@ int ch_api_request(
                         goto fail;
         }
 
-        if (req->connect_error < 0)
-                r = sd_event_add_defer(event, &req->retry_source, on_connect_failed, req);
-        else
-                r = start_connect(req);
+        r = unix_connect_async(event, socket_path, on_connected, req, &req->connecting);
         if (r < 0)
                 goto fail;
 
@@ -509,7 +443,7 @@ void ch_api_parse_response(const char *data, size_t size, bool head, ChApiCallba
                 callback(-ENOMEM, NULL, userdata);
                 return;
         }
-        req->fd = req->path_fd = -1;
+        req->fd = -1;
         req->head = head;
         req->callback = callback;
         req->userdata = userdata;

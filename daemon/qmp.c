@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "qmp.h"
-#include "fs-util.h"
+#include "unix-connect.h"
 #include "mvm-json.h"
 #include "mvm-macro.h"
 
@@ -9,12 +9,8 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
-/* A unix socket connect() fails with EAGAIN while the listener's backlog is full; try
- * again after this long (until the deadline). */
-#define CONNECT_RETRY_USEC (10U * 1000U)
 /* QEMU's "desc" goes to the journal: one line, not a flood. */
 #define ERROR_DESC_MAX 512U
 #define COMMAND_NAME_MAX 64U
@@ -29,14 +25,10 @@ typedef enum RequestState {
 struct QmpRequest {
         sd_event *event;
         int fd;
-        int path_fd;                    /* O_PATH of the socket, connected through /proc/self/fd */
         RequestState state;
+        UnixConnect *connecting;        /* until connected */
         sd_event_source *io_source;
         sd_event_source *timer_source;
-        sd_event_source *retry_source;  /* connect retry, or the deferred connect failure */
-        int connect_error;              /* negative errno waiting for the deferred failure */
-        struct sockaddr_un address;
-        socklen_t address_size;
 
         char *command;                  /* the command's line, sent after the capabilities */
         const char *out;                /* what is being sent: a literal or command */
@@ -57,11 +49,10 @@ struct QmpRequest {
 static void request_free(QmpRequest *req) {
         if (!req)
                 return;
+        unix_connect_cancel(req->connecting);
         sd_event_source_disable_unref(req->io_source);
         sd_event_source_disable_unref(req->timer_source);
-        sd_event_source_disable_unref(req->retry_source);
         safe_close(req->fd);
-        safe_close(req->path_fd);
         sd_event_unref(req->event);
         g_free(req->command);
         g_free(req->buffer);
@@ -73,9 +64,9 @@ static void request_free(QmpRequest *req) {
 
 static void request_finish(QmpRequest *req, int r) {
         /* Stop everything first: the callback may start new requests or cancel others. */
+        req->connecting = unix_connect_cancel(req->connecting);
         req->io_source = sd_event_source_disable_unref(req->io_source);
         req->timer_source = sd_event_source_disable_unref(req->timer_source);
-        req->retry_source = sd_event_source_disable_unref(req->retry_source);
         req->fd = safe_close(req->fd);
 
         req->in_callback = true;
@@ -220,32 +211,15 @@ static int on_readable(QmpRequest *req) {
         return 0;
 }
 
-static int on_connected(QmpRequest *req) {
-        int error = 0;
-        socklen_t len = sizeof(error);
-
-        if (getsockopt(req->fd, SOL_SOCKET, SO_ERROR, &error, &len) < 0)
-                return -errno;
-        if (error != 0)
-                return -error;
-        req->path_fd = safe_close(req->path_fd);
-        req->state = STATE_GREETING;
-        return update_events(req);
-}
-
 static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         QmpRequest *req = userdata;
         int r = 0;
 
-        if (req->state == STATE_CONNECTING)
-                r = on_connected(req);
-        else {
-                if (revents & EPOLLOUT)
-                        r = flush(req);
-                /* EPOLLHUP and EPOLLERR come with what is left to read, or read fails. */
-                if (r >= 0 && (revents & (EPOLLIN | EPOLLHUP | EPOLLERR)))
-                        r = on_readable(req);
-        }
+        if (revents & EPOLLOUT)
+                r = flush(req);
+        /* EPOLLHUP and EPOLLERR come with what is left to read, or read fails. */
+        if (r >= 0 && (revents & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+                r = on_readable(req);
         if (r != 0)
                 request_finish(req, r > 0 ? 0 : r);
         return 0;
@@ -256,44 +230,17 @@ static int on_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
         return 0;
 }
 
-static int on_connect_failed(sd_event_source *s, void *userdata) {
+static void on_connected(int r, int fd, void *userdata) {
         QmpRequest *req = userdata;
 
-        request_finish(req, req->connect_error);
-        return 0;
-}
-
-static int start_connect(QmpRequest *req);
-
-static int on_connect_retry(sd_event_source *s, uint64_t usec, void *userdata) {
-        QmpRequest *req = userdata;
-        int r;
-
-        req->retry_source = sd_event_source_disable_unref(req->retry_source);
-        r = start_connect(req);
+        req->connecting = NULL; /* its handle is gone */
+        if (r >= 0) {
+                req->fd = fd;
+                req->state = STATE_GREETING;
+                r = sd_event_add_io(req->event, &req->io_source, req->fd, EPOLLIN, on_io, req);
+        }
         if (r < 0)
                 request_finish(req, r);
-        return 0;
-}
-
-/* Connects, and arranges for what comes next. Fails only for sd-event's errors: a failed
- * connect is reported through the callback, from the loop. */
-static int start_connect(QmpRequest *req) {
-        uint32_t events = EPOLLOUT;
-
-        if (connect(req->fd, (struct sockaddr *) &req->address, req->address_size) == 0) {
-                req->path_fd = safe_close(req->path_fd);
-                req->state = STATE_GREETING;
-                events = EPOLLIN;
-        } else if (errno == EAGAIN)
-                return sd_event_add_time_relative(req->event, &req->retry_source, CLOCK_MONOTONIC,
-                                                  CONNECT_RETRY_USEC, 1000, on_connect_retry, req);
-        else if (errno != EINPROGRESS) {
-                /* Reported from the loop, so the callback never runs inside qmp_execute(). */
-                req->connect_error = -errno;
-                return sd_event_add_defer(req->event, &req->retry_source, on_connect_failed, req);
-        }
-        return sd_event_add_io(req->event, &req->io_source, req->fd, events, on_io, req);
 }
 
 static bool command_name_ok(const char *s) {
@@ -332,30 +279,13 @@ int qmp_execute(
         req->command = g_strdup_printf("{\"execute\":\"%s\"}\n", command);
         req->buffer = g_malloc(QMP_LINE_MAX + 2);
 
-        /* The socket's directory belongs to the hypervisor's user: never follow a symlink
-         * it may have put there; connect to the very inode opened here. */
-        req->path_fd = unix_address_nofollow(socket_path, &req->address, &req->address_size);
-        if (req->path_fd < 0) {
-                req->connect_error = req->path_fd;
-                req->path_fd = -1;
-        }
-
-        req->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-        if (req->fd < 0) {
-                r = -errno;
-                goto fail;
-        }
-
         /* One deadline for the whole exchange, however QEMU trickles its bytes. */
         r = sd_event_add_time_relative(event, &req->timer_source, CLOCK_MONOTONIC, timeout_usec,
                                        1000 /* accuracy: 1 ms */, on_timeout, req);
         if (r < 0)
                 goto fail;
 
-        if (req->connect_error < 0)
-                r = sd_event_add_defer(event, &req->retry_source, on_connect_failed, req);
-        else
-                r = start_connect(req);
+        r = unix_connect_async(event, socket_path, on_connected, req, &req->connecting);
         if (r < 0)
                 goto fail;
 
