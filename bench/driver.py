@@ -450,6 +450,15 @@ def idle_latency(runs):
         add("listvms_idle_newprocess", run([BUSBENCH, "ListVMs", "1"])[0])
 
 
+def cpu_busy_seconds():
+    """CPU time the whole machine spent busy so far, all cores together (/proc/stat:
+    everything but idle and iowait; the container shares the machine's)."""
+    with open("/proc/stat") as f:
+        w = f.readline().split()
+    ticks = [int(x) for x in w[1:9]]
+    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
+
+
 def parallel(names, sizes, runs):
     for k in sizes:
         group = names[:k]
@@ -457,6 +466,7 @@ def parallel(names, sizes, runs):
             loop = ListLoop(f"par{k}-{r}")
             time.sleep(0.3)
             t0 = time.monotonic()
+            cpu0 = cpu_busy_seconds()
             procs = [popen(["busctl", "call", f"--timeout={CALL_TIMEOUT}", BUS, MPATH, MIFACE, "StartVM", "sa{sv}",
                             n, "0"], user=True) for n in group]
             for p, n in zip(procs, group):
@@ -465,6 +475,7 @@ def parallel(names, sizes, runs):
                     loop.finish()
                     raise BenchError(f"StartVM {n}: {err.strip()}")
             t_up = time.monotonic()
+            add(f"parallel{k}_cpu", cpu_busy_seconds() - cpu0)
             t_ready = wait_for(f"all of {group} Ready", lambda: all_ready(group), BOOT_TIMEOUT, 0.1)
             inproc, newproc = loop.finish()
             add(f"parallel{k}_up", t_up - t0)

@@ -70,10 +70,15 @@ int manager_new(MvmConfig *config, Manager **ret) {
         if (r < 0)
                 return r;
 
+        m->network = (Network) { .config = config, .subnet = m->subnet };
+
         r = sd_event_default(&m->event);
         if (r < 0)
                 return r;
         m->event_source = event_glue_attach(m->event);
+        r = network_worker_new(&m->network, m->event, &m->network_worker);
+        if (r < 0)
+                return r;
 
         r = vm_store_open(MICROVM_STATE_DIR);
         if (r < 0) {
@@ -102,7 +107,8 @@ Manager *manager_free(Manager *m) {
         g_clear_pointer(&m->units, g_hash_table_unref);
         g_clear_pointer(&m->log_followers, g_hash_table_unref);
         g_clear_pointer(&m->vms_by_name, g_ptr_array_unref);
-        g_clear_pointer(&m->vms, g_hash_table_unref);
+        g_clear_pointer(&m->vms, g_hash_table_unref); /* cancels their network jobs: before the worker */
+        m->network_worker = network_worker_free(m->network_worker);
         m->systemd = systemd_client_free(m->systemd);
         virtiofsd_done(&m->virtiofsd);
 
@@ -346,8 +352,10 @@ int manager_run(Manager *m) {
         log_info("microvmd %s running.", PACKAGE_VERSION);
         g_main_loop_run(m->loop);
 
-        /* Running VMs outlive microvmd and keep their network; otherwise leave nothing. */
-        if (m->network_up && !manager_any_vm_active(m))
-                network_release(m);
+        /* Running VMs outlive microvmd and keep their network; otherwise leave nothing
+         * (once the stops' teardowns queued for the network are done). */
+        network_worker_drain(m->network_worker);
+        if (m->network.up && !manager_any_vm_active(m))
+                network_release(&m->network);
         return 0;
 }

@@ -8,6 +8,8 @@
 
 #include "mvm-config.h"
 #include "mvm-net.h"
+#include "network.h"
+#include "network-worker.h"
 #include "systemd-client.h"
 #include "virtiofsd.h"
 
@@ -40,7 +42,8 @@ typedef struct Manager {
         Virtiofsd virtiofsd;         /* what serves the shares, probed when first needed */
 
         MvmSubnet subnet;            /* [Network] Subnet, parsed */
-        bool network_up;             /* bridge, forwarding and nftables tables in place */
+        Network network;             /* the network worker's (see network.h) */
+        NetworkWorker *network_worker;
         bool exiting;                /* SIGTERM/SIGINT: queued calls are refused (Busy) */
 } Manager;
 

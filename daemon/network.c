@@ -3,12 +3,10 @@
 #include "firewall.h"
 #include "fs-util.h"
 #include "log.h"
-#include "manager.h"
 #include "mvm-dbus.h"
 #include "mvm-macro.h"
 #include "mvm-net.h"
 #include "network.h"
-#include "vm.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -168,12 +166,12 @@ static int link_set_up(struct nl_sock *sock, struct rtnl_link *link, int master)
         return rtnl_link_change(sock, link, change, 0);
 }
 
-static int ensure_bridge(Manager *m, struct nl_sock *sock, NetworkState *st, sd_bus_error *error) {
+static int ensure_bridge(Network *n, struct nl_sock *sock, NetworkState *st, sd_bus_error *error) {
         _cleanup_(rtnl_link_putp) struct rtnl_link *link = NULL;
         _cleanup_(nl_addr_putp) struct nl_addr *local = NULL;
         _cleanup_(rtnl_addr_putp) struct rtnl_addr *addr = NULL;
-        const char *name = m->config->bridge;
-        uint32_t gw = mvm_subnet_gateway(&m->subnet), be;
+        const char *name = n->config->bridge;
+        uint32_t gw = mvm_subnet_gateway(&n->subnet), be;
         g_autofree char *gw_text = mvm_ipv4_to_string(gw);
         int r;
 
@@ -183,12 +181,12 @@ static int ensure_bridge(Manager *m, struct nl_sock *sock, NetworkState *st, sd_
                         return sd_bus_error_setf(error, MVM_ERROR_FAILED,
                                                  "The interface %s exists and is not a bridge; set [Network] "
                                                  "Bridge= to another name.", name);
-                if (!link_has_address(sock, rtnl_link_get_ifindex(link), gw, m->subnet.prefix) &&
+                if (!link_has_address(sock, rtnl_link_get_ifindex(link), gw, n->subnet.prefix) &&
                     !st->bridge_created)
                         return sd_bus_error_setf(error, MVM_ERROR_FAILED,
                                                  "The bridge %s exists without the address %s/%u; microvmd "
                                                  "adopts an existing bridge only with that address.",
-                                                 name, gw_text, m->subnet.prefix);
+                                                 name, gw_text, n->subnet.prefix);
         } else {
                 _cleanup_(rtnl_link_putp) struct rtnl_link *bridge = rtnl_link_bridge_alloc();
                 _cleanup_(nl_addr_putp) struct nl_addr *mac_addr = NULL;
@@ -214,13 +212,13 @@ static int ensure_bridge(Manager *m, struct nl_sock *sock, NetworkState *st, sd_
                         return nl_fail(error, r, "Cannot find the new bridge");
         }
 
-        if (!link_has_address(sock, rtnl_link_get_ifindex(link), gw, m->subnet.prefix)) {
+        if (!link_has_address(sock, rtnl_link_get_ifindex(link), gw, n->subnet.prefix)) {
                 addr = rtnl_addr_alloc();
                 be = htonl(gw);
                 local = nl_addr_build(AF_INET, &be, 4);
                 if (!addr || !local)
                         return -ENOMEM;
-                nl_addr_set_prefixlen(local, (int) m->subnet.prefix);
+                nl_addr_set_prefixlen(local, (int) n->subnet.prefix);
                 rtnl_addr_set_ifindex(addr, rtnl_link_get_ifindex(link));
                 rtnl_addr_set_local(addr, local);
                 r = rtnl_addr_add(sock, addr, 0);
@@ -278,23 +276,23 @@ static int nft_run(const char *script, char **ret_error) {
 }
 
 /* The parameters of the tables; gateway_text is the caller's buffer for the address. */
-static FirewallParams firewall_params(Manager *m, const char *uplink, char **gateway_text) {
-        *gateway_text = mvm_ipv4_to_string(mvm_subnet_gateway(&m->subnet));
+static FirewallParams firewall_params(Network *n, const char *uplink, char **gateway_text) {
+        *gateway_text = mvm_ipv4_to_string(mvm_subnet_gateway(&n->subnet));
         return (FirewallParams) {
-                .bridge = m->config->bridge,
-                .subnet = m->config->subnet,
+                .bridge = n->config->bridge,
+                .subnet = n->config->subnet,
                 .gateway = *gateway_text,
                 .uplink = uplink,
-                .nat = m->config->nat,
-                .allow_vm_to_vm = m->config->allow_vm_to_vm,
-                .allowed_networks = m->config->allowed_networks,
-                .allowed_host_ports = m->config->allowed_host_ports,
+                .nat = n->config->nat,
+                .allow_vm_to_vm = n->config->allow_vm_to_vm,
+                .allowed_networks = n->config->allowed_networks,
+                .allowed_host_ports = n->config->allowed_host_ports,
         };
 }
 
-static int ensure_nft(Manager *m, const char *uplink, sd_bus_error *error) {
+static int ensure_nft(Network *n, const char *uplink, sd_bus_error *error) {
         g_autofree char *gw = NULL, *nft_error = NULL;
-        FirewallParams p = firewall_params(m, uplink, &gw);
+        FirewallParams p = firewall_params(n, uplink, &gw);
         g_autofree char *script = firewall_base_script(&p);
         int r;
 
@@ -308,8 +306,8 @@ static int ensure_nft(Manager *m, const char *uplink, sd_bus_error *error) {
 
 /* The DNS servers VMs may reach, as guests are told (the host's resolv.conf may have
  * changed since the last VM started). */
-static int update_dns(Manager *m, sd_bus_error *error) {
-        g_auto(GStrv) servers = network_guest_dns(m);
+static int update_dns(Network *n, sd_bus_error *error) {
+        g_auto(GStrv) servers = network_guest_dns(n->config);
         g_autofree char *script = firewall_dns_script(servers);
         g_autofree char *nft_error = NULL;
 
@@ -319,20 +317,20 @@ static int update_dns(Manager *m, sd_bus_error *error) {
         return 0;
 }
 
-int network_ensure(Manager *m, sd_bus_error *error) {
+int network_ensure(Network *n, sd_bus_error *error) {
         _cleanup_(nl_socket_freep) struct nl_sock *sock = NULL;
         g_autofree char *uplink = NULL;
         NetworkState st;
         int r, fwd;
 
-        if (m->network_up)
-                return update_dns(m, error);
+        if (n->up)
+                return update_dns(n, error);
         r = nl_open(&sock);
         if (r < 0)
                 return sd_bus_error_setf(error, MVM_ERROR_FAILED, "Cannot open a netlink socket: %s", strerror(-r));
 
         state_load(&st);
-        r = ensure_bridge(m, sock, &st, error);
+        r = ensure_bridge(n, sock, &st, error);
         if (r < 0)
                 return r;
 
@@ -346,28 +344,28 @@ int network_ensure(Manager *m, sd_bus_error *error) {
                         return sd_bus_error_setf(error, MVM_ERROR_FAILED, "Cannot enable IPv4 forwarding.");
         }
 
-        if (strcmp(m->config->uplink, "auto") == 0) {
+        if (strcmp(n->config->uplink, "auto") == 0) {
                 uplink = default_route_interface(sock);
-                if (!uplink && m->config->nat)
+                if (!uplink && n->config->nat)
                         log_warning("No IPv4 default route: VMs get no NAT to the outside until [Network] "
                                     "Uplink= is set or a default route exists.");
         } else
-                uplink = g_strdup(m->config->uplink);
+                uplink = g_strdup(n->config->uplink);
 
-        r = ensure_nft(m, uplink, error);
+        r = ensure_nft(n, uplink, error);
         if (r < 0)
                 return r;
-        r = update_dns(m, error);
+        r = update_dns(n, error);
         if (r < 0)
                 return r;
         state_save(&st);
-        log_info("Network up: bridge %s, %s, NAT %s, egress %s.", m->config->bridge, m->config->subnet,
-                 m->config->nat && uplink ? uplink : "off", mvm_egress_to_string(m->config->egress));
-        m->network_up = true;
+        log_info("Network up: bridge %s, %s, NAT %s, egress %s.", n->config->bridge, n->config->subnet,
+                 n->config->nat && uplink ? uplink : "off", mvm_egress_to_string(n->config->egress));
+        n->up = true;
         return 1;
 }
 
-void network_release(Manager *m) {
+void network_release(Network *n) {
         _cleanup_(nl_socket_freep) struct nl_sock *sock = NULL;
         _cleanup_(rtnl_link_putp) struct rtnl_link *link = NULL;
         g_autofree char *nft_error = NULL;
@@ -378,27 +376,27 @@ void network_release(Manager *m) {
                     "table bridge " NFT_TABLE "\ndelete table bridge " NFT_TABLE "\n", &nft_error) < 0)
                 log_warning("Cannot remove the nftables tables: %s", nft_error ?: "unknown error");
         if (st.bridge_created && nl_open(&sock) >= 0 &&
-            rtnl_link_get_kernel(sock, 0, m->config->bridge, &link) >= 0 && rtnl_link_is_bridge(link)) {
+            rtnl_link_get_kernel(sock, 0, n->config->bridge, &link) >= 0 && rtnl_link_is_bridge(link)) {
                 int r = rtnl_link_delete(sock, link);
                 if (r < 0)
-                        log_warning("Cannot delete the bridge %s: %s", m->config->bridge, nl_geterror(r));
+                        log_warning("Cannot delete the bridge %s: %s", n->config->bridge, nl_geterror(r));
                 else
-                        log_info("Deleted the bridge %s.", m->config->bridge);
+                        log_info("Deleted the bridge %s.", n->config->bridge);
         }
         if (st.ip_forward_before == 0)
                 (void) write_ip_forward(0);
         state_remove();
-        m->network_up = false;
+        n->up = false;
 }
 
-int network_tap_add(Manager *m, const char *tap, uid_t owner, sd_bus_error *error) {
+int network_tap_add(Network *n, const char *tap, uid_t owner, sd_bus_error *error) {
         _cleanup_(nl_socket_freep) struct nl_sock *sock = NULL;
         _cleanup_(rtnl_link_putp) struct rtnl_link *link = NULL, *bridge = NULL;
         _cleanup_close_ int fd = -1;
         struct ifreq ifr = {};
         int r;
 
-        network_tap_remove(m, tap); /* a leftover of a crash */
+        network_tap_remove(n, tap); /* a leftover of a crash */
 
         fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
         if (fd < 0)
@@ -421,21 +419,21 @@ int network_tap_add(Manager *m, const char *tap, uid_t owner, sd_bus_error *erro
                 goto fail_errno;
         r = rtnl_link_get_kernel(sock, 0, tap, &link);
         if (r >= 0)
-                r = rtnl_link_get_kernel(sock, 0, m->config->bridge, &bridge);
+                r = rtnl_link_get_kernel(sock, 0, n->config->bridge, &bridge);
         if (r >= 0)
                 r = link_set_up(sock, link, rtnl_link_get_ifindex(bridge));
         if (r < 0) {
-                network_tap_remove(m, tap);
+                network_tap_remove(n, tap);
                 return nl_fail(error, r, "Cannot attach the tap to the bridge");
         }
         return 0;
 
 fail_errno:
-        network_tap_remove(m, tap);
+        network_tap_remove(n, tap);
         return sd_bus_error_setf(error, MVM_ERROR_FAILED, "Cannot open a netlink socket: %s", strerror(-r));
 }
 
-void network_tap_remove(Manager *m, const char *tap) {
+void network_tap_remove(Network *n, const char *tap) {
         _cleanup_(nl_socket_freep) struct nl_sock *sock = NULL;
         _cleanup_(rtnl_link_putp) struct rtnl_link *link = NULL;
 
@@ -444,20 +442,11 @@ void network_tap_remove(Manager *m, const char *tap) {
         (void) rtnl_link_delete(sock, link);
 }
 
-void network_remove_stale_taps(Manager *m) {
+void network_remove_stale_taps(Network *n, GHashTable *in_use) {
         _cleanup_(nl_socket_freep) struct nl_sock *sock = NULL;
         _cleanup_(nl_cache_freep) struct nl_cache *links = NULL;
-        g_autoptr(GHashTable) in_use = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
         g_autoptr(GPtrArray) stale = g_ptr_array_new_with_free_func(g_free);
-        GHashTableIter it;
-        gpointer value;
 
-        g_hash_table_iter_init(&it, m->vms);
-        while (g_hash_table_iter_next(&it, NULL, &value)) {
-                Vm *vm = value;
-                if (vm->state != VM_STATE_STOPPED && vm->state != VM_STATE_FAILED && vm->tap)
-                        g_hash_table_add(in_use, g_strdup(vm->tap));
-        }
         if (nl_open(&sock) < 0 || rtnl_link_alloc_cache(sock, AF_UNSPEC, &links) < 0)
                 return;
         for (struct nl_object *o = nl_cache_get_first(links); o; o = nl_cache_get_next(o)) {
@@ -470,7 +459,7 @@ void network_remove_stale_taps(Manager *m) {
         }
         for (guint i = 0; i < stale->len; i++) {
                 log_info("Removing the stale tap %s.", (char *) stale->pdata[i]);
-                network_tap_remove(m, stale->pdata[i]);
+                network_tap_remove(n, stale->pdata[i]);
         }
 }
 
@@ -497,12 +486,12 @@ static void add_resolvers(const char *path, GPtrArray *out, bool *saw_stub) {
         }
 }
 
-char **network_guest_dns(Manager *m) {
+char **network_guest_dns(const MvmConfig *config) {
         g_autoptr(GPtrArray) servers = g_ptr_array_new_with_free_func(g_free);
         bool stub = false;
 
-        if (m->config->dns)
-                return g_strdupv(m->config->dns);
+        if (config->dns)
+                return g_strdupv(config->dns);
         add_resolvers("/etc/resolv.conf", servers, &stub);
         /* Behind systemd-resolved's stub, its upstream servers are listed here. */
         if (stub)
@@ -543,17 +532,17 @@ static int neighbour_set(struct nl_sock *sock, int ifindex, const char *ip, cons
         return rtnl_neigh_add(sock, n, NLM_F_CREATE | NLM_F_REPLACE);
 }
 
-static int bridge_ifindex(Manager *m, struct nl_sock *sock) {
+static int bridge_ifindex(Network *n, struct nl_sock *sock) {
         _cleanup_(rtnl_link_putp) struct rtnl_link *bridge = NULL;
-        int r = rtnl_link_get_kernel(sock, 0, m->config->bridge, &bridge);
+        int r = rtnl_link_get_kernel(sock, 0, n->config->bridge, &bridge);
 
         return r < 0 ? r : rtnl_link_get_ifindex(bridge);
 }
 
-int network_vm_add(Manager *m, const FirewallVm *vm, sd_bus_error *error) {
+int network_vm_add(Network *n, const FirewallVm *vm, sd_bus_error *error) {
         _cleanup_(nl_socket_freep) struct nl_sock *sock = NULL;
         g_autofree char *gw = NULL, *script = NULL, *nft_error = NULL;
-        FirewallParams p = firewall_params(m, NULL, &gw);
+        FirewallParams p = firewall_params(n, NULL, &gw);
         int r, ifindex;
 
         script = firewall_vm_add_script(&p, vm);
@@ -563,7 +552,7 @@ int network_vm_add(Manager *m, const FirewallVm *vm, sd_bus_error *error) {
         r = nl_open(&sock);
         if (r < 0)
                 return sd_bus_error_setf(error, MVM_ERROR_FAILED, "Cannot open a netlink socket: %s", strerror(-r));
-        ifindex = bridge_ifindex(m, sock);
+        ifindex = bridge_ifindex(n, sock);
         if (ifindex < 0)
                 return nl_fail(error, ifindex, "Cannot find the bridge");
         r = neighbour_set(sock, ifindex, vm->ip, vm->mac, true);
@@ -572,29 +561,29 @@ int network_vm_add(Manager *m, const FirewallVm *vm, sd_bus_error *error) {
         return 0;
 }
 
-int network_vm_pin(Manager *m, const char *ip, const char *mac) {
+int network_vm_pin(Network *n, const char *ip, const char *mac) {
         _cleanup_(nl_socket_freep) struct nl_sock *sock = NULL;
         int r, ifindex;
 
         r = nl_open(&sock);
         if (r < 0)
                 return r;
-        ifindex = bridge_ifindex(m, sock);
+        ifindex = bridge_ifindex(n, sock);
         if (ifindex < 0)
                 return -ENODEV;
         return neighbour_set(sock, ifindex, ip, mac, true) < 0 ? -EIO : 0;
 }
 
-void network_vm_remove(Manager *m, const char *tap, const char *ip) {
+void network_vm_remove(Network *n, const char *tap, const char *ip) {
         _cleanup_(nl_socket_freep) struct nl_sock *sock = NULL;
         g_autofree char *script = firewall_vm_remove_script(tap, ip);
         g_autofree char *nft_error = NULL;
         int ifindex;
 
         /* Without the tables (the network went down first) there is nothing to remove. */
-        if (m->network_up && nft_run(script, &nft_error) < 0)
+        if (n->up && nft_run(script, &nft_error) < 0)
                 log_warning("Cannot remove the firewall rules of %s: %s", tap, nft_error ?: "unknown error");
-        if (nl_open(&sock) < 0 || (ifindex = bridge_ifindex(m, sock)) < 0)
+        if (nl_open(&sock) < 0 || (ifindex = bridge_ifindex(n, sock)) < 0)
                 return;
         (void) neighbour_set(sock, ifindex, ip, NULL, false);
 }

@@ -421,15 +421,19 @@ static int on_units_listed(sd_bus_message *reply, void *userdata, sd_bus_error *
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         g_autoptr(GHashTable) loaded = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
         PendingCall *c = userdata;
-        const char *name, *active;
+        const char *name, *active, *job_type;
         int r;
 
         r = reply_error(reply, &error);
         if (r >= 0)
                 r = sd_bus_message_enter_container(reply, 'a', "(ssssssouso)");
         while (r >= 0 && (r = sd_bus_message_read(reply, "(ssssssouso)", &name, NULL, NULL, &active, NULL, NULL,
-                                                  NULL, NULL, NULL, NULL)) > 0) {
-                g_hash_table_insert(loaded, g_strdup(name), g_strdup(active));
+                                                  NULL, NULL, &job_type, NULL)) > 0) {
+                /* A stop asked for just before (a teardown's) may not have begun yet: the
+                 * unit is still active with the stop job queued, and on its way down. */
+                bool stopping = strcmp(active, "active") == 0 && strcmp(job_type, "stop") == 0;
+
+                g_hash_table_insert(loaded, g_strdup(name), g_strdup(stopping ? "deactivating" : active));
                 if (strcmp(active, "inactive") != 0 && strcmp(active, "failed") != 0)
                         continue;
                 /* Down but loaded: have PID 1 collect it. */

@@ -80,7 +80,8 @@ int systemd_kill_unit_async(SystemdClient *sc, const char *unit, int signo, Syst
                             void *userdata, sd_bus_slot **ret_slot);
 
 /* Which of units PID 1 still has loaded, asynchronously and without loading any:
- * callback gets r < 0 on failure, else a set (name → ActiveState) of the loaded ones.
+ * callback gets r < 0 on failure, else a set (name → ActiveState) of the loaded ones
+ * (an active unit with a stop job queued is "deactivating").
  * Loaded units that are down get a reset-failed and a no-op stop on the way, so that
  * PID 1 collects them (an inactive unit is only collected once something puts it on its
  * collection queue; a failed one only once its failure is forgotten). */

@@ -94,69 +94,60 @@ static bool vm_has_network(const Vm *vm) {
                vm->def->mac_address;
 }
 
-/* A tap joining a bridge without a MAC of its own may have flushed the neighbour
- * entries of the VMs already running. */
-static void pin_running_neighbours(Manager *m) {
+/* The VMs whose network is in place, but vm's: their rules and neighbour entries, which
+ * the network worker restores when it rebuilt the tables. Borrowed strings. */
+static GArray *running_vms(Manager *m, const Vm *except) {
+        GArray *a = g_array_new(FALSE, FALSE, sizeof(FirewallVm));
         GHashTableIter it;
         gpointer value;
 
         g_hash_table_iter_init(&it, m->vms);
         while (g_hash_table_iter_next(&it, NULL, &value)) {
                 Vm *vm = value;
+                FirewallVm f;
 
-                if (vm_has_network(vm) && network_vm_pin(m, vm->def->ip_address, vm->def->mac_address) < 0)
-                        log_warning("Cannot pin the neighbour entry of VM %s.", vm->def->name);
+                if (vm == except || !vm_has_network(vm))
+                        continue;
+                f = (FirewallVm) { .tap = vm->tap, .ip = vm->def->ip_address, .mac = vm->def->mac_address,
+                                   .egress = vm_egress(vm) };
+                g_array_append_val(a, f);
         }
+        return a;
 }
 
-/* Brings the network up and the VM's tap. vm_start() checked that its address is one of
- * the configured subnet (which may have changed since it was created). */
-int vm_host_network_up(Vm *vm, uid_t vmm_uid, char **ret_tap, sd_bus_error *error) {
+/* Asks the network worker for the network (bridge, tables) if it is not up, then the VM's
+ * tap and rules. vm_start() checked that its address is one of the configured subnet
+ * (which may have changed since it was created). */
+int vm_host_network_up(Vm *vm, uid_t vmm_uid, NetworkJobDone done, void *userdata, char **ret_tap,
+                       NetworkJob **ret_job, sd_bus_error *error) {
         Manager *m = vm->manager;
+        g_autoptr(GArray) running = NULL;
         g_autofree char *tap = NULL;
         uint32_t a;
-        int r;
 
         if (mvm_ipv4_parse(vm->def->ip_address, &a) < 0)
                 return sd_bus_error_setf(error, MVM_ERROR_FAILED, "VM '%s' has no valid address.", vm->def->name);
-        r = network_ensure(m, error);
-        if (r < 0)
-                return r;
-        if (r > 0)
-                vm_runtime_restore_firewall(m);
         tap = mvm_tap_name(&m->subnet, a);
-        r = network_tap_add(m, tap, vmm_uid, error);
-        if (r < 0)
-                return r;
-        r = network_vm_add(m, &(FirewallVm) { .tap = tap, .ip = vm->def->ip_address, .mac = vm->def->mac_address,
-                                              .egress = vm_egress(vm) }, error);
-        if (r < 0) {
-                network_vm_remove(m, tap, vm->def->ip_address);
-                network_tap_remove(m, tap);
-                return r;
-        }
-        pin_running_neighbours(m);
+        running = running_vms(m, vm);
+        *ret_job = network_worker_vm_up(m->network_worker, vmm_uid,
+                                        &(FirewallVm) { .tap = tap, .ip = vm->def->ip_address,
+                                                        .mac = vm->def->mac_address, .egress = vm_egress(vm) },
+                                        (const FirewallVm *) running->data, running->len, done, userdata);
         *ret_tap = g_steal_pointer(&tap);
         return 0;
 }
 
-/* The tables were (re)built: the VMs that still run get their rules back. Until then
- * their taps are shut, never open. */
+/* The tables were (re)built at start-up: the VMs that still run get their rules back.
+ * Until then their taps are shut, never open. Only while the network worker is idle. */
 void vm_runtime_restore_firewall(Manager *m) {
-        GHashTableIter it;
-        gpointer value;
+        g_autoptr(GArray) running = running_vms(m, NULL);
 
-        g_hash_table_iter_init(&it, m->vms);
-        while (g_hash_table_iter_next(&it, NULL, &value)) {
-                Vm *vm = value;
+        for (guint i = 0; i < running->len; i++) {
                 _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+                const FirewallVm *f = &g_array_index(running, FirewallVm, i);
 
-                if (!vm_has_network(vm))
-                        continue;
-                if (network_vm_add(m, &(FirewallVm) { .tap = vm->tap, .ip = vm->def->ip_address,
-                                                      .mac = vm->def->mac_address, .egress = vm_egress(vm) },
-                                   &error) < 0)
-                        log_error("Cannot restore the firewall rules of VM %s: %s", vm->def->name, error.message);
+                if (network_vm_add(&m->network, f, &error) < 0)
+                        log_error("Cannot restore the firewall rules of the VM on %s: %s", f->tap, error.message);
         }
 }
 
@@ -164,7 +155,7 @@ void vm_runtime_restore_firewall(Manager *m) {
  * parameters: the guest configures itself, no DHCP server is needed). */
 static char *guest_network_cmdline(const Vm *vm) {
         Manager *m = vm->manager;
-        g_auto(GStrv) dns = network_guest_dns(m);
+        g_auto(GStrv) dns = network_guest_dns(m->config);
         g_autofree char *gw = mvm_ipv4_to_string(mvm_subnet_gateway(&m->subnet));
         g_autofree char *dns_list = g_strjoinv(",", dns);
 
@@ -187,18 +178,13 @@ static char *guest_owner_cmdline(const Vm *vm) {
 void vm_host_network_down(Vm *vm, bool keep_network) {
         Manager *m = vm->manager;
 
-        if (vm->tap) {
-                if (vm->def->ip_address)
-                        network_vm_remove(m, vm->tap, vm->def->ip_address);
-                network_tap_remove(m, vm->tap);
-        }
-        g_clear_pointer(&vm->tap, g_free);
-        g_clear_pointer(&vm->share_server, g_free);
         /* A restart keeps the bridge and the tables: tearing them down for the seconds
          * until the same VM is back would only cost time (its start releases them if it
-         * fails). */
-        if (!keep_network && m->network_up && !manager_any_vm_active(m))
-                network_release(m);
+         * fails). The worker releases them only if they are up. */
+        network_worker_vm_down(m->network_worker, vm->tap, vm->def->ip_address,
+                               !keep_network && !manager_any_vm_active(m));
+        g_clear_pointer(&vm->tap, g_free);
+        g_clear_pointer(&vm->share_server, g_free);
 }
 
 /* A VM's own kernel or initramfs (CreateWorkspace options), read with its owner's rights

@@ -8,6 +8,7 @@
 
 #include "hypervisor.h"
 #include "mvm-config.h"
+#include "network-worker.h"
 
 typedef struct Manager Manager;
 typedef struct Vm Vm;
@@ -50,9 +51,13 @@ typedef struct VmOwner {
 int vm_host_copy_boot_override(const VmOwner *owner, uid_t vmm_uid, const char *runtime_dir, const char *path,
                                const char *what, const char *copy_name, char **ret_copy, sd_bus_error *error);
 
-/* The network (bridge, tables) if it is not up, then the VM's tap and rules. */
-int vm_host_network_up(Vm *vm, uid_t vmm_uid, char **ret_tap, sd_bus_error *error);
-/* The VM's tap and rules, and the network when no other VM runs (unless keep_network). */
+/* Asks the network worker for the network (bridge, tables) if it is not up, then the
+ * VM's tap (its name in ret_tap at once) and rules; done gets the answer on the event
+ * loop, unless the job in ret_job is cancelled (network_job_cancel()) first. */
+int vm_host_network_up(Vm *vm, uid_t vmm_uid, NetworkJobDone done, void *userdata, char **ret_tap,
+                       NetworkJob **ret_job, sd_bus_error *error);
+/* Asks the network worker to remove the VM's tap and rules, and the network when no other
+ * VM runs (unless keep_network). */
 void vm_host_network_down(Vm *vm, bool keep_network);
 
 /* The guest's kernel command line: the configured one and microvmd's parameters. */

@@ -129,13 +129,25 @@ void vm_runtime_reconcile(Manager *m) {
 void vm_runtime_reconcile_network(Manager *m) {
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
 
-        network_remove_stale_taps(m);
+        g_autoptr(GHashTable) in_use = g_hash_table_new(g_str_hash, g_str_equal);
+        GHashTableIter it;
+        gpointer value;
+
+        /* Directly: nothing is queued for the network worker before the bus name is ours. */
+        g_hash_table_iter_init(&it, m->vms);
+        while (g_hash_table_iter_next(&it, NULL, &value)) {
+                Vm *vm = value;
+
+                if (vm->state != VM_STATE_STOPPED && vm->state != VM_STATE_FAILED && vm->tap)
+                        g_hash_table_add(in_use, vm->tap);
+        }
+        network_remove_stale_taps(&m->network, in_use);
         if (!manager_any_vm_active(m)) {
                 if (network_has_state())
-                        network_release(m);
+                        network_release(&m->network);
                 return;
         }
-        if (network_ensure(m, &error) < 0) {
+        if (network_ensure(&m->network, &error) < 0) {
                 log_error("Cannot restore the network of the running VMs: %s", error.message);
                 return;
         }

@@ -72,8 +72,12 @@ struct VmStartOp {
         bool hypervisor_accepted;
         bool host_touched;           /* runtime directory, tap, guest channel may exist */
         HostPrepare *prepare;        /* in a worker thread */
+        HostPrepare *prepared;       /* its results, once back */
+        NetworkJob *network_job;     /* the tap and rules, in the network worker */
         sd_bus_error error;          /* the first refusal */
 };
+
+static void host_prepare_free(void *p);
 
 static void slot_unref(gpointer slot) {
         sd_bus_slot_unref(slot);
@@ -84,6 +88,8 @@ static void start_op_free(VmStartOp *op) {
                 return;
         if (op->prepare)
                 op->prepare->op = NULL; /* the worker's answer finds nobody */
+        network_job_cancel(op->network_job);
+        host_prepare_free(op->prepared);
         sd_bus_slot_unref(op->check_slot);
         sd_event_source_disable_unref(op->retry);
         if (op->create_slots)
@@ -598,7 +604,7 @@ static void host_prepare_in_thread(GTask *task, gpointer source, gpointer data, 
         g_task_return_int(task, r);
 }
 
-static void create_units(VmStartOp *op, HostPrepare *h);
+static void network_up(VmStartOp *op);
 
 static void on_host_prepared(GObject *source, GAsyncResult *result, gpointer userdata) {
         HostPrepare *h = g_task_get_task_data(G_TASK(result));
@@ -611,8 +617,13 @@ static void on_host_prepared(GObject *source, GAsyncResult *result, gpointer use
                 start_op_fail(op, &h->error);
         else if (op->vm->stop_requested)
                 start_op_failf(op, MVM_ERROR_FAILED, "VM '%s' was stopped while starting.", op->vm->def->name);
-        else
-                create_units(op, h);
+        else {
+                /* The results move to the op (the task's copy is freed empty). */
+                op->prepared = g_new(HostPrepare, 1);
+                *op->prepared = *h;
+                *h = (HostPrepare) { .error = SD_BUS_ERROR_NULL };
+                network_up(op);
+        }
 }
 
 static void prepare_host(VmStartOp *op) {
@@ -654,15 +665,50 @@ static void prepare_host(VmStartOp *op) {
         g_task_run_in_thread(task, host_prepare_in_thread);
 }
 
-/* The host is prepared: the network, then this run's units. */
-static void create_units(VmStartOp *op, HostPrepare *h) {
+static void create_units(VmStartOp *op);
+
+static void on_network_up(int r, const sd_bus_error *error, void *userdata) {
+        VmStartOp *op = userdata;
+
+        op->network_job = NULL;
+        if (r < 0) {
+                /* The worker removed what it made: the teardown must not remove a tap of
+                 * that name again (a later start may have made it meanwhile). */
+                g_clear_pointer(&op->vm->tap, g_free);
+                start_op_fail(op, error);
+        } else if (op->vm->stop_requested)
+                start_op_failf(op, MVM_ERROR_FAILED, "VM '%s' was stopped while starting.", op->vm->def->name);
+        else
+                create_units(op);
+}
+
+/* The host is prepared: the network, in the network worker. */
+static void network_up(VmStartOp *op) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        Vm *vm = op->vm;
+        const Virtiofsd *virtiofsd;
+        g_autofree char *tap = NULL;
+
+        if (manager_get_virtiofsd(vm->manager, &virtiofsd, &error) < 0 ||
+            vm_host_network_up(vm, op->prepared->vmm_uid, on_network_up, op, &tap, &op->network_job, &error) < 0) {
+                start_op_fail(op, &error);
+                return;
+        }
+        /* From here on the teardown knows the tap (and asks the worker to remove it after
+         * this job). */
+        vm->tap = g_steal_pointer(&tap);
+}
+
+/* The network is up: this run's units. */
+static void create_units(VmStartOp *op) {
         Vm *vm = op->vm;
         Manager *m = vm->manager;
         const MvmConfig *c = m->config;
         const MvmVmDef *def = vm->def;
+        HostPrepare *h = op->prepared;
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         g_autofree char *runtime_dir = vm_runtime_dir(def->name);
-        g_autofree char *cmdline = NULL, *tap = NULL;
+        g_autofree char *cmdline = NULL;
         const char *volume = h->volume;
         _cleanup_(share_set_clear) ShareSet shares = {};
         g_auto(GStrv) argv = NULL;
@@ -672,14 +718,10 @@ static void create_units(VmStartOp *op, HostPrepare *h) {
         int r;
 
         r = manager_get_virtiofsd(m, &virtiofsd, &error);
-        if (r >= 0)
-                r = vm_host_network_up(vm, vmm_uid, &tap, &error);
         if (r < 0) {
                 start_op_fail(op, &error);
                 return;
         }
-        /* From here on the teardown knows the tap. */
-        vm->tap = g_steal_pointer(&tap);
         g_free(vm->share_server);
         vm->share_server = virtiofsd_describe(virtiofsd, h->owner_name);
 
