@@ -425,9 +425,17 @@ static int property_get(sd_bus *bus, const char *path, const char *interface, co
         if (strcmp(property, "DroppedPackets") == 0) {
                 uint64_t dropped = 0;
 
-                /* Read from the kernel's counters when asked: they change with every packet. */
-                if (vm->tap && vm->state != VM_STATE_STOPPED && vm->state != VM_STATE_FAILED)
-                        (void) network_vm_dropped(vm->tap, &dropped);
+                /* Read from the kernel's counters when asked: they change with every packet.
+                 * While the network worker runs nft, the last value read (it is never made
+                 * to wait). */
+                if (vm->tap && vm->state != VM_STATE_STOPPED && vm->state != VM_STATE_FAILED) {
+                        int r = network_vm_dropped(vm->tap, &dropped);
+
+                        if (r == -EBUSY)
+                                dropped = vm->dropped_packets;
+                        else if (r >= 0)
+                                vm->dropped_packets = dropped;
+                }
                 return sd_bus_message_append(reply, "t", dropped);
         }
         return -EINVAL;

@@ -253,8 +253,11 @@ static char *default_route_interface(struct nl_sock *sock) {
         return NULL;
 }
 
-/* Runs an nft script (one transaction); its output or its error message for the caller. */
-static int nft_run_output(const char *script, char **ret_output, char **ret_error) {
+/* libnftables promises nothing about threads: one run at a time, the network worker's
+ * and a DroppedPackets read in the event loop alike. */
+static GMutex nft_lock;
+
+static int nft_run_locked(const char *script, char **ret_output, char **ret_error) {
         struct nft_ctx *nft = nft_ctx_new(NFT_CTX_DEFAULT);
         int r;
 
@@ -269,6 +272,13 @@ static int nft_run_output(const char *script, char **ret_output, char **ret_erro
                 *ret_error = g_strstrip(g_strdup(nft_ctx_get_error_buffer(nft)));
         nft_ctx_free(nft);
         return r == 0 ? 0 : -EIO;
+}
+
+/* Runs an nft script (one transaction); its output or its error message for the caller. */
+static int nft_run_output(const char *script, char **ret_output, char **ret_error) {
+        g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&nft_lock);
+
+        return nft_run_locked(script, ret_output, ret_error);
 }
 
 static int nft_run(const char *script, char **ret_error) {
@@ -593,6 +603,9 @@ int network_vm_dropped(const char *tap, uint64_t *ret) {
         g_autofree char *counter = firewall_counter_name(tap);
         uint64_t total = 0;
 
+        /* Never waits for the network worker (the event loop asks): busy is -EBUSY. */
+        if (!g_mutex_trylock(&nft_lock))
+                return -EBUSY;
         /* One run per table: nftables 1.1 (Debian 13) fills its cache for the last of
          * several list commands only, so the first of them fails with ENOENT. */
         for (size_t i = 0; i < G_N_ELEMENTS(families); i++) {
@@ -600,12 +613,15 @@ int network_vm_dropped(const char *tap, uint64_t *ret) {
                                                           families[i], counter);
                 g_autofree char *out = NULL;
 
-                if (nft_run_output(script, &out, NULL) < 0)
+                if (nft_run_locked(script, &out, NULL) < 0) {
+                        g_mutex_unlock(&nft_lock);
                         return -ENOENT;
+                }
                 /* "packets N bytes M" */
                 for (const char *p = out; p && (p = strstr(p, "packets ")); p += strlen("packets "))
                         total += g_ascii_strtoull(p + strlen("packets "), NULL, 10);
         }
+        g_mutex_unlock(&nft_lock);
         *ret = total;
         return 0;
 }

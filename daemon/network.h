@@ -52,7 +52,7 @@ void network_vm_remove(Network *n, const char *tap, const char *ip);
 int network_vm_pin(Network *n, const char *ip, const char *mac);
 
 /* Packets the policy dropped for the VM of tap since its rules were added; -ENOENT
- * when it has none. */
+ * when it has none, -EBUSY (at once) while the network worker runs nft. */
 int network_vm_dropped(const char *tap, uint64_t *ret);
 
 /* Deletes taps of ours (MVM_TAP_PREFIX) not in the set in_use (tap names). */

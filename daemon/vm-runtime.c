@@ -697,6 +697,7 @@ static void network_up(VmStartOp *op) {
         /* From here on the teardown knows the tap (and asks the worker to remove it after
          * this job). */
         vm->tap = g_steal_pointer(&tap);
+        vm->dropped_packets = 0; /* the counters come new with the rules */
 }
 
 /* The network is up: this run's units. */

@@ -35,6 +35,7 @@ typedef struct Vm {
          * read back from the VM's unit. */
         const HypervisorBackend *backend;  /* while not stopped */
         char *tap;                         /* while not stopped */
+        uint64_t dropped_packets;          /* DroppedPackets as last read */
         char *share_server;                /* what serves its shares, while not stopped */
         uint32_t main_pid;
         uint64_t started_at;               /* CLOCK_REALTIME usec */
