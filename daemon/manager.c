@@ -54,7 +54,17 @@ static void polkit_connect_wait(Manager *m) {
 
 int manager_new(MvmConfig *config, Manager **ret) {
         g_autoptr(Manager) m = g_new0(Manager, 1);
+        sigset_t mask;
         int r;
+
+        /* Blocked before any thread exists (polkit's connection, the network worker,
+         * GLib's thread spawner): a thread that has them unblocked would take SIGTERM with
+         * its default action and kill microvmd instead of the event loop reading it. */
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
+                return -errno;
 
         m->config = config;
         m->definitions_dir_fd = -1;
@@ -323,14 +333,8 @@ int manager_connect_bus(Manager *m) {
 }
 
 int manager_run(Manager *m) {
-        sigset_t mask;
         int r;
 
-        sigemptyset(&mask);
-        sigaddset(&mask, SIGTERM);
-        sigaddset(&mask, SIGINT);
-        if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
-                return -errno;
         /* Before any bus message that is already queued (see on_message_while_exiting). */
         r = sd_event_add_signal(m->event, &m->sigterm_source, SIGTERM, on_signal, m);
         if (r >= 0)
