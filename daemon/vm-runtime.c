@@ -547,6 +547,8 @@ static int send_unit(VmStartOp *op, const TransientUnit *u, SystemdReplyCallback
 static void host_prepare_free(void *p) {
         HostPrepare *h = p;
 
+        if (!h)
+                return;
         g_free(h->name);
         g_free(h->owner_name);
         g_free(h->kernel);
