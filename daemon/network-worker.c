@@ -236,8 +236,11 @@ NetworkJob *network_worker_vm_up(NetworkWorker *w, uid_t owner, const FirewallVm
 }
 
 void network_worker_vm_down(NetworkWorker *w, const char *tap, const char *ip, bool release) {
-        NetworkJob *job = g_new0(NetworkJob, 1);
+        NetworkJob *job;
 
+        if (!tap && !release)
+                return; /* nothing to remove: no trip through the thread */
+        job = g_new0(NetworkJob, 1);
         *job = (NetworkJob) {
                 .kind = NETWORK_JOB_VM_DOWN,
                 .tap = g_strdup(tap),

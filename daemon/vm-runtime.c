@@ -688,11 +688,9 @@ static void on_network_up(int r, const sd_bus_error *error, void *userdata) {
 static void network_up(VmStartOp *op) {
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         Vm *vm = op->vm;
-        const Virtiofsd *virtiofsd;
         g_autofree char *tap = NULL;
 
-        if (manager_get_virtiofsd(vm->manager, &virtiofsd, &error) < 0 ||
-            vm_host_network_up(vm, op->prepared->vmm_uid, on_network_up, op, &tap, &op->network_job, &error) < 0) {
+        if (vm_host_network_up(vm, op->prepared->vmm_uid, on_network_up, op, &tap, &op->network_job, &error) < 0) {
                 start_op_fail(op, &error);
                 return;
         }
