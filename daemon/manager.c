@@ -119,6 +119,7 @@ Manager *manager_free(Manager *m) {
         g_clear_pointer(&m->vms_by_name, g_ptr_array_unref);
         g_clear_pointer(&m->vms, g_hash_table_unref); /* cancels their network jobs: before the worker */
         m->network_worker = network_worker_free(m->network_worker);
+        guest_build_clear(&m->guest_build, m->systemd);
         m->systemd = systemd_client_free(m->systemd);
         virtiofsd_done(&m->virtiofsd);
 
@@ -311,6 +312,9 @@ int manager_connect_bus(Manager *m) {
                 log_error("Cannot subscribe to systemd's signals: %s", strerror(-r));
                 return r;
         }
+        /* microvmd.service wants the guest build but does not wait for it: only starts of
+         * VMs that boot the built guest do (vm_start()). */
+        (void) guest_build_watch(&m->guest_build, m->systemd);
         /* All VMs together, from [Limits]: for this boot, whoever owns them. */
         r = systemd_set_slice_limits(m->systemd, "microvm.slice",
                                      m->config->vms_memory_max_mib ? m->config->vms_memory_max_mib << 20 : UINT64_MAX,

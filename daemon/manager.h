@@ -6,6 +6,7 @@
 #include <systemd/sd-bus.h>
 #include <systemd/sd-event.h>
 
+#include "guest-build.h"
 #include "mvm-config.h"
 #include "mvm-net.h"
 #include "network.h"
@@ -35,6 +36,7 @@ typedef struct Manager {
         GHashTable *units;           /* hypervisor unit name → Vm* */
         GPtrArray *vms_by_name;      /* the same Vm*s sorted by name, NULL when to be redone */
         SystemdClient *systemd;      /* PID 1 */
+        GuestBuild guest_build;      /* microvm-guest.service, started with microvmd */
         GHashTable *log_followers;   /* uid → GetLogs(follow) running for it */
 
         int definitions_dir_fd;      /* /var/lib/microvm/vms */

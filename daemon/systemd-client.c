@@ -463,6 +463,55 @@ int systemd_units_loaded_async(SystemdClient *sc, char *const *units, UnitsLoade
         return call_manager_async(sc, msg, on_units_listed, c, ret_slot);
 }
 
+static int on_unit_job_listed(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        PendingCall *c = userdata;
+        const char *job_path = NULL;
+        uint32_t job_id = 0;
+        JobWait *w;
+        int r;
+
+        r = reply_error(reply, &error);
+        if (r >= 0)
+                r = sd_bus_message_enter_container(reply, 'a', "(ssssssouso)");
+        if (r >= 0)
+                r = sd_bus_message_read(reply, "(ssssssouso)", NULL, NULL, NULL, NULL, NULL, NULL, NULL, &job_id,
+                                        NULL, &job_path); /* 0: not loaded */
+        if (r < 0) {
+                log_warning("Cannot ask PID 1 whether %s has a job: %s", c->unit,
+                            sd_bus_error_is_set(&error) ? error.message : strerror(-r));
+                job_id = 0;
+        }
+        if (job_id == 0) {
+                c->job_done(c->unit, NULL, c->job_userdata);
+                return 0;
+        }
+        /* The match on JobRemoved was in place before the call: the job's end comes after
+         * this answer, whose list still had it. */
+        w = g_new0(JobWait, 1);
+        *w = (JobWait) { .unit = g_strdup(c->unit), .callback = c->job_done, .userdata = c->job_userdata };
+        g_hash_table_replace(c->client->jobs, g_strdup(job_path), w);
+        return 0;
+}
+
+int systemd_wait_unit_job_async(SystemdClient *sc, const char *unit, JobCallback done, void *userdata,
+                                sd_bus_slot **ret_slot) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *msg = NULL;
+        char *patterns[] = { (char *) unit, NULL };
+        PendingCall *c;
+        int r;
+
+        /* By pattern: a unit not loaded has no job, and is not loaded by asking. */
+        if ((r = new_manager_call(sc, "ListUnitsByPatterns", &msg)) < 0 ||
+            (r = sd_bus_message_append_strv(msg, NULL)) < 0 ||
+            (r = sd_bus_message_append_strv(msg, patterns)) < 0)
+                return r;
+        c = pending_call_new(sc, unit, NULL);
+        c->job_done = done;
+        c->job_userdata = userdata;
+        return call_manager_async(sc, msg, on_unit_job_listed, c, ret_slot);
+}
+
 static int get_property(SystemdClient *sc, const char *path, const char *interface, const char *name,
                         const char *type, void *ret) {
         return sd_bus_get_property_trivial(sc->bus, SYSTEMD_SERVICE, path, interface, name, NULL, type[0], ret);

@@ -89,6 +89,11 @@ typedef void (*UnitsLoadedCallback)(int r, GHashTable *loaded, void *userdata);
 int systemd_units_loaded_async(SystemdClient *sc, char *const *units, UnitsLoadedCallback callback,
                                void *userdata, sd_bus_slot **ret_slot);
 
+/* Calls done once unit has no job: at once (result NULL) when it has none or is not
+ * loaded (or PID 1 could not say: logged), else when the job ends, with its result. */
+int systemd_wait_unit_job_async(SystemdClient *sc, const char *unit, JobCallback done, void *userdata,
+                                sd_bus_slot **ret_slot);
+
 /* Reads a loaded unit's status, blocking (the start-up reconcile only); -ENOENT when it
  * is not loaded. */
 int systemd_get_unit_status(SystemdClient *sc, const char *unit, UnitStatus *ret);

@@ -74,6 +74,7 @@ struct VmStartOp {
         HostPrepare *prepare;        /* in a worker thread */
         HostPrepare *prepared;       /* its results, once back */
         NetworkJob *network_job;     /* the tap and rules, in the network worker */
+        bool waits_for_guest;        /* the build of the guest it boots still runs */
         sd_bus_error error;          /* the first refusal */
 };
 
@@ -86,6 +87,8 @@ static void slot_unref(gpointer slot) {
 static void start_op_free(VmStartOp *op) {
         if (!op)
                 return;
+        if (op->waits_for_guest)
+                guest_build_forget(&op->vm->manager->guest_build, op);
         if (op->prepare)
                 op->prepare->op = NULL; /* the worker's answer finds nobody */
         network_job_cancel(op->network_job);
@@ -368,9 +371,16 @@ static void stop_unit(Vm *vm, int signo) {
                 log_error("Cannot ask PID 1 to stop %s: %s", vm->unit, strerror(-r));
 }
 
+static void start_op_failf(VmStartOp *op, const char *name, const char *format, ...) G_GNUC_PRINTF(3, 4);
+
 static void vm_update(Vm *vm) {
         VmState old = vm->state, state;
 
+        if (vm->start_op && vm->start_op->waits_for_guest && vm->stop_requested) {
+                /* Nothing exists yet, and the build may take minutes: the stop need not wait. */
+                start_op_failf(vm->start_op, MVM_ERROR_FAILED, "VM '%s' was stopped while starting.", vm->def->name);
+                return;
+        }
         if (vm->start_op || old == VM_STATE_STOPPED || old == VM_STATE_FAILED)
                 return; /* nothing of ours runs, or the start's steps settle it */
 
@@ -481,7 +491,6 @@ static void start_op_fail(VmStartOp *op, const sd_bus_error *error) {
         start_op_free(op);
 }
 
-static void start_op_failf(VmStartOp *op, const char *name, const char *format, ...) G_GNUC_PRINTF(3, 4);
 static void start_op_failf(VmStartOp *op, const char *name, const char *format, ...) {
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         g_autofree char *message = NULL;
@@ -870,6 +879,40 @@ static void check_units_gone(VmStartOp *op) {
                                op->vm->def->name, strerror(-r));
 }
 
+/* Whether the VM boots the kernel or initramfs of microvm-guest.service. */
+static bool boots_built_guest(const MvmConfig *c, const MvmVmDef *def) {
+        return (!def->kernel && guest_build_owns(c->kernel)) || (!def->initramfs && guest_build_owns(c->initramfs));
+}
+
+static int check_guest_files(const MvmConfig *c, const MvmVmDef *def, sd_bus_error *error) {
+        if (!def->kernel && !vm_host_file_exists(c->kernel))
+                return sd_bus_error_setf(error, MVM_ERROR_KERNEL_NOT_FOUND,
+                                         "The guest kernel %s does not exist (set [Guest] Kernel= in %s%s).", c->kernel,
+                                         MICROVM_CONFIG_FILE,
+                                         guest_build_owns(c->kernel) ? ", or see journalctl -u " GUEST_BUILD_UNIT : "");
+        if (!def->initramfs && c->initramfs && !vm_host_file_exists(c->initramfs))
+                return sd_bus_error_setf(error, MVM_ERROR_KERNEL_NOT_FOUND,
+                                         "The guest initramfs %s does not exist (set [Guest] Initramfs= in %s%s).",
+                                         c->initramfs, MICROVM_CONFIG_FILE,
+                                         guest_build_owns(c->initramfs) ? ", or see journalctl -u " GUEST_BUILD_UNIT : "");
+        return 0;
+}
+
+/* microvm-guest.service is done (or has failed): the start goes on with what it left. */
+static void on_guest_built(void *userdata) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        VmStartOp *op = userdata;
+        Vm *vm = op->vm;
+
+        op->waits_for_guest = false;
+        if (vm->stop_requested)
+                start_op_failf(op, MVM_ERROR_FAILED, "VM '%s' was stopped while starting.", vm->def->name);
+        else if (check_guest_files(vm->manager->config, vm->def, &error) < 0)
+                start_op_fail(op, &error);
+        else
+                check_units_gone(op);
+}
+
 int vm_start(Vm *vm, sd_bus_message *call, bool wait, sd_bus_error *error) {
         Manager *m = vm->manager;
         const MvmConfig *c = m->config;
@@ -877,6 +920,7 @@ int vm_start(Vm *vm, sd_bus_message *call, bool wait, sd_bus_error *error) {
         const HypervisorBackend *backend;
         const Virtiofsd *virtiofsd;
         struct passwd *owner;
+        bool waits_for_guest;
         VmStartOp *op;
         uid_t vmm_uid;
         int r;
@@ -922,14 +966,14 @@ int vm_start(Vm *vm, sd_bus_message *call, bool wait, sd_bus_error *error) {
         if (strcmp(c->kvm, "yes") == 0 && !vm_host_kvm_available(c))
                 return sd_bus_error_setf(error, MVM_ERROR_NO_KVM,
                                          "[Hypervisor] KVM=yes, but this machine has no /dev/kvm.");
-        if (!def->kernel && !vm_host_file_exists(c->kernel))
-                return sd_bus_error_setf(error, MVM_ERROR_KERNEL_NOT_FOUND,
-                                         "The guest kernel %s does not exist (set [Guest] Kernel= in %s).", c->kernel,
-                                         MICROVM_CONFIG_FILE);
-        if (!def->initramfs && c->initramfs && !vm_host_file_exists(c->initramfs))
-                return sd_bus_error_setf(error, MVM_ERROR_KERNEL_NOT_FOUND,
-                                         "The guest initramfs %s does not exist (set [Guest] Initramfs= in %s).",
-                                         c->initramfs, MICROVM_CONFIG_FILE);
+        /* The guest microvm-guest.service builds may not exist yet while it runs: then
+         * the files are checked once it is done. */
+        waits_for_guest = guest_build_pending(&m->guest_build) && boots_built_guest(c, def);
+        if (!waits_for_guest) {
+                r = check_guest_files(c, def, error);
+                if (r < 0)
+                        return r;
+        }
 
         op = g_new0(VmStartOp, 1);
         op->vm = vm;
@@ -952,7 +996,12 @@ int vm_start(Vm *vm, sd_bus_message *call, bool wait, sd_bus_error *error) {
         if (call)
                 g_ptr_array_add(wait ? vm->start_waiters : vm->launch_waiters, sd_bus_message_ref(call));
         vm_emit_changed(vm);
-        check_units_gone(op);
+        if (waits_for_guest) {
+                log_info("VM %s: waiting for %s to build the guest.", def->name, GUEST_BUILD_UNIT);
+                op->waits_for_guest = true;
+                guest_build_wait(&m->guest_build, on_guest_built, op);
+        } else
+                check_units_gone(op);
         return 1;
 }
 

@@ -137,11 +137,26 @@ alice_ssh_dir_state() {
 
 # ---------------------------------------------------------------- checks
 
+guest_build_ended() {
+        local state
+        state=$(in_container systemctl show -p ActiveState --value microvm-guest.service)
+        [[ $state == inactive || $state == failed ]]
+}
+
+# mono PROPERTY UNIT: a timestamp of the unit, CLOCK_MONOTONIC microseconds.
+mono() {
+        in_container systemctl show -p "$1" --value "$2"
+}
+
 t_guest_built() {
-        local out file built started
+        local out file built answered
         # microvmd starts on the first D-Bus call (or at boot when enabled); either way
-        # its Wants= and After= run microvm-guest.service first.
+        # its Wants= runs microvm-guest.service, which microvmd does not wait for. A
+        # build from nothing takes seconds.
+        in_container systemctl stop microvmd
+        in_container rm -rf "$GUEST_DIR"
         in_container systemctl start microvmd
+        wait_until 300 guest_build_ended || fail "microvm-guest.service did not end within 300 s"
         out=$(in_container systemctl show -p Result,ExecMainStatus,InvocationID microvm-guest.service)
         sed 's/^/  /' <<<"$out"
         if ! grep -qx 'Result=success' <<<"$out" || ! grep -qx 'ExecMainStatus=0' <<<"$out"; then
@@ -157,11 +172,11 @@ t_guest_built() {
         done
         in_container ls -l "$GUEST_DIR" | sed 's/^/  /'
         expect_eq "microvmd" "$(in_container systemctl is-active microvmd)" active
-        # It ran before microvmd (After=).
-        built=$(in_container systemctl show -p ExecMainExitTimestampMonotonic --value microvm-guest.service)
-        started=$(in_container systemctl show -p ExecMainStartTimestampMonotonic --value microvmd.service)
-        echo "  microvm-guest.service exited at $built us, microvmd started at $started us"
-        ((built > 0 && built <= started)) || fail "microvm-guest.service did not finish before microvmd started"
+        # microvmd had its name (and answered) before the build was done: no After=.
+        built=$(mono ExecMainExitTimestampMonotonic microvm-guest.service)
+        answered=$(mono ActiveEnterTimestampMonotonic microvmd.service)
+        echo "  microvmd took its bus name at $answered us, microvm-guest.service exited at $built us"
+        ((answered > 0 && answered < built)) || fail "microvmd waited for microvm-guest.service before answering"
 }
 
 t_setup() {
@@ -191,6 +206,40 @@ t_setup() {
         in_container sh -c "umask 077 && echo usr-secret >$USR_SECRET"
         in_container test ! -e "$RW_TEST" || fail "$RW_TEST exists before the test"
         echo "  IPAddress of myvm: $(vm_prop myvm IPAddress)"
+}
+
+# A start while microvm-guest.service builds the guest (from nothing: its files gone)
+# waits for the build instead of failing with KernelNotFound, and a stop meanwhile ends
+# that start at once; QEMU only reads the files once they are complete.
+t_start_during_build() {
+        local pid rc=0 out built started
+        in_container systemctl stop microvmd
+        in_container rm -f "$GUEST_DIR/stamp" "$GUEST_DIR/vmlinuz" "$GUEST_DIR/initrd.img"
+        in_container systemctl start microvmd
+        expect_eq "microvm-guest.service right after microvmd's start" \
+                "$(in_container systemctl show -p ActiveState --value microvm-guest.service)" activating
+        vm_verb alice start myvm >/tmp/microvm-start-during-build.$$ 2>&1 &
+        pid=$!
+        wait_until 30 state_is myvm starting || fail "myvm did not become starting"
+        timed_verb 2 alice stop myvm
+        wait "$pid" || rc=$?
+        out=$(cat /tmp/microvm-start-during-build.$$)
+        rm -f /tmp/microvm-start-during-build.$$
+        echo "  the start the stop ended: exit $rc: $out"
+        ((rc != 0)) || fail "the start waiting for the build succeeded although stopped"
+        grep -qF "stopped while starting" <<<"$out" || fail "the ended start did not say why"
+        expect_eq "State of myvm after the stop" "$(vm_prop myvm State)" stopped
+        timed_verb 300 alice start myvm
+        in_container journalctl -u microvmd -o cat --no-pager |
+                grep -F "VM myvm: waiting for microvm-guest.service to build the guest." | sed 's/^/  | /' ||
+                fail "no start waited for the build"
+        built=$(mono ExecMainExitTimestampMonotonic microvm-guest.service)
+        started=$(mono ExecMainStartTimestampMonotonic "$(unit_of myvm)")
+        echo "  microvm-guest.service exited at $built us, the hypervisor started at $started us"
+        ((built > 0 && started >= built)) || fail "the hypervisor started before the guest was built"
+        expect_eq "microvm-guest.service" "$(in_container systemctl show -p Result --value microvm-guest.service)" \
+                success
+        timed_verb 60 alice stop myvm
 }
 
 t_start_ready() {
@@ -636,13 +685,15 @@ main() {
         ct_start "$BUILD_DIR" || { ct_dump_console 60; exit 1; }
 
         echo "===== $TEST_NAME: the real guest under QEMU/TCG ====="
-        check "microvm-guest.service built $GUEST_DIR/{vmlinuz,initrd.img} before microvmd" t_guest_built
+        check "microvm-guest.service built $GUEST_DIR/{vmlinuz,initrd.img}; microvmd answered meanwhile" t_guest_built
         if [[ ${FAILED[*]-} ]]; then
                 check_summary "$TEST_NAME"
                 dump_diagnostics
                 exit 1
         fi
         check "users alice, carol (microvm), bob; alice creates myvm (1 vCPU, $MEMORY_MIB MiB), carol carolvm" t_setup
+        check "a start during a rebuild of the guest waits for it; a stop meanwhile ends it at once" \
+                t_start_during_build
         check "alice: start myvm; Ready becomes true (sshd in the guest answers)" t_start_ready
         check "microvm-client ssh myvm -- id -un prints alice; no prompt, ~alice/.ssh untouched" t_ssh_id
         check "ShareServer and the virtiofsd processes: as alice (Rust virtiofsd) or as root (C)" t_share_server
