@@ -500,7 +500,8 @@ def hung_hypervisor(name, runs):
     write_config(f"QEMU={HANG_QEMU}\n")
     restart_daemon()
     note("hung hypervisor: [Hypervisor] QEMU= points to bench/hang-qemu, which runs the real QEMU for "
-         "every VM except those named hang*, for which it accepts QMP connections and never answers")
+         "every VM except those named hang*, for which it accepts QMP connections and never answers, and "
+         "says on the guest channel that the guest listens to the power button (so the stop meets the hang)")
     try:
         for r in range(runs):
             loop = ListLoop(f"hang-{r}")

@@ -61,13 +61,14 @@ static void cancel_ch_api(void *backend) {
 
 /* Sends METHOD /api/v1/PATH on API_SOCKET; done(r, response, req) completes req. */
 static int ch_request(sd_event *event, const char *runtime_dir, const char *method, const char *path,
-                      ChApiCallback done, HypervisorCallback callback, void *userdata, HypervisorRequest **ret) {
+                      uint64_t timeout_usec, ChApiCallback done, HypervisorCallback callback, void *userdata,
+                      HypervisorRequest **ret) {
         g_autofree char *socket = g_strdup_printf("%s/" API_SOCKET, runtime_dir);
         g_autoptr(HypervisorRequest) req = hypervisor_request_new(callback, userdata);
         ChApiRequest *c;
         int r;
 
-        r = ch_api_request(event, socket, method, path, NULL, API_TIMEOUT_USEC, done, req, &c);
+        r = ch_api_request(event, socket, method, path, NULL, timeout_usec, done, req, &c);
         if (r < 0)
                 return r;
         hypervisor_request_attach(req, c, cancel_ch_api);
@@ -80,7 +81,10 @@ static int ch_request(sd_event *event, const char *runtime_dir, const char *meth
 static void on_power_button(int r, const ChApiResponse *response, void *userdata) {
         g_autofree char *message = NULL;
 
-        if (r < 0)
+        if (r == -ETIMEDOUT)
+                message = g_strdup_printf("cloud-hypervisor did not take the power button within %u s (it hangs)",
+                                          (unsigned) (HYPERVISOR_POWER_BUTTON_TIMEOUT_USEC / G_USEC_PER_SEC));
+        else if (r < 0)
                 message = g_strdup_printf("cannot reach the cloud-hypervisor API: %s", strerror(-r));
         else if (!ch_api_status_ok(response->status)) {
                 _cleanup_free_ char *detail = ch_api_error_message(response);
@@ -92,7 +96,8 @@ static void on_power_button(int r, const ChApiResponse *response, void *userdata
 
 static int ch_power_off(sd_event *event, const char *runtime_dir, HypervisorCallback callback, void *userdata,
                         HypervisorRequest **ret) {
-        return ch_request(event, runtime_dir, "PUT", "vm.power-button", on_power_button, callback, userdata, ret);
+        return ch_request(event, runtime_dir, "PUT", "vm.power-button", HYPERVISOR_POWER_BUTTON_TIMEOUT_USEC,
+                          on_power_button, callback, userdata, ret);
 }
 
 static void on_vm_info(int r, const ChApiResponse *response, void *userdata) {
@@ -112,7 +117,7 @@ static void on_vm_info(int r, const ChApiResponse *response, void *userdata) {
 
 static int ch_query_state(sd_event *event, const char *runtime_dir, HypervisorCallback callback, void *userdata,
                           HypervisorRequest **ret) {
-        return ch_request(event, runtime_dir, "GET", "vm.info", on_vm_info, callback, userdata, ret);
+        return ch_request(event, runtime_dir, "GET", "vm.info", API_TIMEOUT_USEC, on_vm_info, callback, userdata, ret);
 }
 
 const HypervisorBackend hypervisor_cloud_hypervisor = {

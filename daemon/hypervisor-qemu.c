@@ -80,14 +80,14 @@ static void cancel_qmp(void *backend) {
 }
 
 /* Sends command on QMP_SOCKET; done(r, result, error_desc, req) completes req. */
-static int qemu_request(sd_event *event, const char *runtime_dir, const char *command, QmpCallback done,
-                        HypervisorCallback callback, void *userdata, HypervisorRequest **ret) {
+static int qemu_request(sd_event *event, const char *runtime_dir, const char *command, uint64_t timeout_usec,
+                        QmpCallback done, HypervisorCallback callback, void *userdata, HypervisorRequest **ret) {
         g_autofree char *path = g_strdup_printf("%s/" QMP_SOCKET, runtime_dir);
         g_autoptr(HypervisorRequest) req = hypervisor_request_new(callback, userdata);
         QmpRequest *q;
         int r;
 
-        r = qmp_execute(event, path, command, QMP_TIMEOUT_USEC, done, req, &q);
+        r = qmp_execute(event, path, command, timeout_usec, done, req, &q);
         if (r < 0)
                 return r;
         hypervisor_request_attach(req, q, cancel_qmp);
@@ -102,6 +102,9 @@ static void on_powerdown(int r, JsonNode *result, const char *error_desc, void *
 
         if (r == -EIO)
                 message = g_strdup_printf("QEMU refused the power button: %s", error_desc ?: "no reason given");
+        else if (r == -ETIMEDOUT)
+                message = g_strdup_printf("QEMU did not take the power button within %u s (it hangs)",
+                                          (unsigned) (HYPERVISOR_POWER_BUTTON_TIMEOUT_USEC / G_USEC_PER_SEC));
         else if (r < 0)
                 message = g_strdup_printf("cannot press the power button through QMP: %s", strerror(-r));
         hypervisor_request_complete(userdata, r, message);
@@ -109,7 +112,8 @@ static void on_powerdown(int r, JsonNode *result, const char *error_desc, void *
 
 static int qemu_power_off(sd_event *event, const char *runtime_dir, HypervisorCallback callback, void *userdata,
                           HypervisorRequest **ret) {
-        return qemu_request(event, runtime_dir, "system_powerdown", on_powerdown, callback, userdata, ret);
+        return qemu_request(event, runtime_dir, "system_powerdown", HYPERVISOR_POWER_BUTTON_TIMEOUT_USEC, on_powerdown,
+                            callback, userdata, ret);
 }
 
 static void on_status(int r, JsonNode *result, const char *error_desc, void *userdata) {
@@ -129,7 +133,7 @@ static void on_status(int r, JsonNode *result, const char *error_desc, void *use
 
 static int qemu_query_state(sd_event *event, const char *runtime_dir, HypervisorCallback callback, void *userdata,
                             HypervisorRequest **ret) {
-        return qemu_request(event, runtime_dir, "query-status", on_status, callback, userdata, ret);
+        return qemu_request(event, runtime_dir, "query-status", QMP_TIMEOUT_USEC, on_status, callback, userdata, ret);
 }
 
 const HypervisorBackend hypervisor_qemu = {

@@ -46,6 +46,12 @@ typedef struct HypervisorRequest HypervisorRequest;
  * forget it first thing there. */
 typedef void (*HypervisorCallback)(int r, const char *detail, void *userdata);
 
+/* A press of the power button that the hypervisor has not taken within this is given up
+ * (power_off() fails with -ETIMEDOUT) and the VM's unit is stopped instead: a live
+ * hypervisor takes it in milliseconds, and a stop returns within 2 s in every state,
+ * including with a hypervisor that hangs. */
+#define HYPERVISOR_POWER_BUTTON_TIMEOUT_USEC (1 * G_USEC_PER_SEC)
+
 /* A hypervisor backend: build the command line, ask the guest to power off, ask the
  * hypervisor how the VM is. The backends know no VM and no manager: only the event loop
  * to run on and the VM's runtime directory, where the control socket is. */

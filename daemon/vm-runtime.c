@@ -297,6 +297,7 @@ static void vm_finish(Vm *vm) {
         control_watch_stop(vm);
         vm->hypervisor_up = false;
         vm->start_timed_out = false;
+        vm->unit_stop_sent = false;
         vm->power_off_request = hypervisor_request_cancel(vm->power_off_request);
         vm->state_request = hypervisor_request_cancel(vm->state_request);
         vm->state = state; /* before the network goes: it asks which VMs still run */
@@ -362,6 +363,7 @@ static void stop_unit(Vm *vm, int signo) {
 
         vm->stop_timer = sd_event_source_disable_unref(vm->stop_timer);
         vm->stop_call = sd_bus_slot_unref(vm->stop_call);
+        vm->unit_stop_sent = true;
         if (signo > 0)
                 r = systemd_kill_unit_async(vm->manager->systemd, vm->unit, signo, on_stop_call_reply, vm,
                                             &vm->stop_call);
@@ -1034,8 +1036,8 @@ static void stop_unit_now(Vm *vm) {
 static int press_power_button_again(Vm *vm) {
         g_autofree char *runtime_dir = vm_runtime_dir(vm->def->name);
 
-        if (vm->state != VM_STATE_STOPPING || !vm->backend || vm->power_off_request)
-                return 0; /* not stopping, or the last press is still under way */
+        if (vm->state != VM_STATE_STOPPING || !vm->backend || vm->power_off_request || vm->unit_stop_sent)
+                return 0; /* not stopping, the last press is still under way, or given up for the unit's stop */
         return vm->backend->power_off(vm->manager->event, runtime_dir, on_power_off_done, vm,
                                       &vm->power_off_request);
 }

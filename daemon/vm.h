@@ -59,6 +59,7 @@ typedef struct Vm {
         sd_event_source *control_watch;    /* inotify on the runtime directory, until hypervisor_up */
         sd_event_source *start_timer;      /* the start time-out */
         sd_bus_slot *stop_call;            /* StopUnit/KillUnit in flight */
+        bool unit_stop_sent;               /* this run: PID 1 stops the unit, no more presses */
         GPtrArray *start_waiters;          /* sd_bus_message*: reply once running */
         GPtrArray *launch_waiters;         /* sd_bus_message*: reply once its units exist */
         GPtrArray *stop_waiters;           /* sd_bus_message*: reply once stopped */

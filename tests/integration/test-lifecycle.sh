@@ -810,6 +810,43 @@ t_start_timeout() {
         expect_running myvm
 }
 
+# A hypervisor that hangs: bench/hang-qemu (QEMU for every VM but those named hang*)
+# accepts QMP connections and never answers, while its "guest" says on the guest channel
+# that it listens to the power button. The stop presses the button, gives up after
+# HYPERVISOR_POWER_BUTTON_TIMEOUT_USEC (1 s) and stops the unit: within 2 s, not after
+# QMP's 5 s or StopTimeoutSec. The other VMs, with the real QEMU, are not disturbed.
+t_stop_hung_hypervisor() {
+        local conf=/etc/microvm/microvmd.conf hang=$STANDIN_DIR/hang-qemu out start
+        state_is myvm running || vm_verb alice start myvm
+        in_container cp "$conf" "$conf.saved"
+        in_container sed -i "s|^\\[Hypervisor\\]\$|[Hypervisor]\\nQEMU=$hang|" "$conf"
+        in_container grep -q "^QEMU=$hang" "$conf" || fail "the config was not changed: $(in_container cat "$conf")"
+        in_container systemctl restart microvmd
+        out=$(client alice create hangvm 2>&1) || fail "alice: create hangvm failed: $out"
+        vm_verb alice start hangvm || fail "alice: start hangvm failed"
+        expect_state hangvm running
+        armed() {
+                in_container journalctl -u microvmd -o cat --no-pager |
+                        grep -qF "VM hangvm: its guest listens to the power button."
+        }
+        wait_until 30 armed || fail "microvmd never heard hangvm's guest arm its power button"
+        start=$(date +%s%N)
+        vm_verb alice stop hangvm || fail "alice: stop hangvm failed"
+        out=$((($(date +%s%N) - start) / 1000000))
+        echo "  alice: microvm-client stop hangvm returned after $out ms"
+        ((out <= 2000)) || fail "the stop of the VM whose hypervisor hangs took $out ms (> 2 s)"
+        expect_state hangvm stopped
+        in_container journalctl -u microvmd -o cat --no-pager | grep -F "VM hangvm: " | tail -n 4 | sed 's/^/  | /'
+        in_container journalctl -u microvmd -o cat --no-pager |
+                grep -qF "VM hangvm: QEMU did not take the power button within 1 s" ||
+                fail "microvmd did not say the press was given up"
+        expect_state myvm running
+        out=$(client alice delete hangvm 2>&1) || fail "alice: delete hangvm failed: $out"
+        in_container mv "$conf.saved" "$conf"
+        in_container systemctl restart microvmd
+        expect_state myvm running
+}
+
 # [Limits] MaxRunningVCPUsPerUser=1: alice's second VM does not start while her first
 # runs (LimitExceeded, nothing started), and starts once it has stopped.
 t_running_limit() {
@@ -948,6 +985,8 @@ ct_pre_boot_hook() {
                 install -m 0644 "$SRC_ROOT/tests/cloud-hypervisor-standin/chstandin_cli.py" \
                         "$CT_ROOT$STANDIN_DIR/"
         fi
+        # The benchmark's hung hypervisor (t_stop_hung_hypervisor).
+        install -D -m 0755 "$SRC_ROOT/bench/hang-qemu" "$CT_ROOT$STANDIN_DIR/hang-qemu"
         write_config
         # An administrator's rule: alice (not carol) may boot her VMs with her own kernel.
         ct_allow_custom_boot alice
@@ -1021,6 +1060,9 @@ main() {
         [[ $TIER == qemu ]] &&
                 check "StartTimeoutSec: a hypervisor that never listens: Timeout, failed only once it is gone" \
                         t_start_timeout
+        [[ $TIER == qemu ]] &&
+                check "a hypervisor that hangs (QMP never answers) on an armed guest: the stop within 2 s" \
+                        t_stop_hung_hypervisor
         if [[ $TIER == qemu ]]; then
                 check "microvm-client restart myvm boots a fresh guest" t_restart_verb
                 check "machinectl lists the running VM (class vm, leader MainPID); terminate stops it" t_machined
