@@ -426,15 +426,22 @@ static int property_get(sd_bus *bus, const char *path, const char *interface, co
                 uint64_t dropped = 0;
 
                 /* Read from the kernel's counters when asked: they change with every packet.
-                 * While the network worker runs nft, the last value read (it is never made
-                 * to wait). */
+                 * Two nft runs take milliseconds of the event loop, so at most one read per
+                 * VM per DROPPED_PACKETS_MAX_AGE_USEC (a caller asking in a loop does not
+                 * slow microvmd down for everyone else); in between, and while the network
+                 * worker runs nft, the last value read (it is never made to wait). */
                 if (vm->tap && vm->state != VM_STATE_STOPPED && vm->state != VM_STATE_FAILED) {
-                        int r = network_vm_dropped(vm->tap, &dropped);
+                        uint64_t now = (uint64_t) g_get_monotonic_time();
+                        int r = -EBUSY;
 
+                        if (vm->dropped_read_at == 0 || now >= vm->dropped_read_at + DROPPED_PACKETS_MAX_AGE_USEC)
+                                r = network_vm_dropped(vm->tap, &dropped);
                         if (r == -EBUSY)
                                 dropped = vm->dropped_packets;
-                        else if (r >= 0)
+                        else if (r >= 0) {
                                 vm->dropped_packets = dropped;
+                                vm->dropped_read_at = now;
+                        }
                 }
                 return sd_bus_message_append(reply, "t", dropped);
         }

@@ -709,6 +709,7 @@ static void network_up(VmStartOp *op) {
          * this job). */
         vm->tap = g_steal_pointer(&tap);
         vm->dropped_packets = 0; /* the counters come new with the rules */
+        vm->dropped_read_at = 0;
 }
 
 /* The network is up: this run's units. */

@@ -24,6 +24,9 @@ typedef enum VmState {
 
 typedef struct VmStartOp VmStartOp;
 
+/* DroppedPackets is read from the kernel at most this often per VM. */
+#define DROPPED_PACKETS_MAX_AGE_USEC (250 * 1000)
+
 typedef struct Vm {
         Manager *manager;
         MvmVmDef *def;
@@ -36,6 +39,7 @@ typedef struct Vm {
         const HypervisorBackend *backend;  /* while not stopped */
         char *tap;                         /* while not stopped */
         uint64_t dropped_packets;          /* DroppedPackets as last read */
+        uint64_t dropped_read_at;          /* CLOCK_MONOTONIC of that read; 0: none this run */
         char *share_server;                /* what serves its shares, while not stopped */
         uint32_t main_pid;
         uint64_t started_at;               /* CLOCK_REALTIME usec */
