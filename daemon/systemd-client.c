@@ -325,11 +325,18 @@ static int reply_error(sd_bus_message *reply, sd_bus_error *error) {
         return -sd_bus_error_get_errno(e) ?: -EIO;
 }
 
+/* c's job_done (with job_userdata) is called when job ends (JobRemoved). */
+static void job_wait_add(PendingCall *c, const char *job) {
+        JobWait *w = g_new0(JobWait, 1);
+
+        *w = (JobWait) { .unit = g_strdup(c->unit), .callback = c->job_done, .userdata = c->job_userdata };
+        g_hash_table_replace(c->client->jobs, g_strdup(job), w);
+}
+
 static int on_transient_unit_started(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         PendingCall *c = userdata;
         const char *job;
-        JobWait *w;
         int r;
 
         r = reply_error(reply, &error);
@@ -344,9 +351,7 @@ static int on_transient_unit_started(sd_bus_message *reply, void *userdata, sd_b
         }
         /* PID 1 answers before the job can end, and its messages arrive in order: the
          * JobRemoved of this job comes after this. */
-        w = g_new0(JobWait, 1);
-        *w = (JobWait) { .unit = g_strdup(c->unit), .callback = c->job_done, .userdata = c->job_userdata };
-        g_hash_table_replace(c->client->jobs, g_strdup(job), w);
+        job_wait_add(c, job);
         reply_to(c, 0, NULL);
         return 0;
 }
@@ -468,7 +473,6 @@ static int on_unit_job_listed(sd_bus_message *reply, void *userdata, sd_bus_erro
         PendingCall *c = userdata;
         const char *job_path = NULL;
         uint32_t job_id = 0;
-        JobWait *w;
         int r;
 
         r = reply_error(reply, &error);
@@ -488,9 +492,7 @@ static int on_unit_job_listed(sd_bus_message *reply, void *userdata, sd_bus_erro
         }
         /* The match on JobRemoved was in place before the call: the job's end comes after
          * this answer, whose list still had it. */
-        w = g_new0(JobWait, 1);
-        *w = (JobWait) { .unit = g_strdup(c->unit), .callback = c->job_done, .userdata = c->job_userdata };
-        g_hash_table_replace(c->client->jobs, g_strdup(job_path), w);
+        job_wait_add(c, job_path);
         return 0;
 }
 
