@@ -494,14 +494,15 @@ def parallel(names, sizes, runs):
                 ensure_stopped(n)
 
 
-def hung_hypervisor(name, runs):
+def hung_hypervisor(name, hard_name, runs):
     """A VM whose "QEMU" (bench/hang-qemu, through [Hypervisor] QEMU=) accepts QMP
     connections and never answers: ListVMs latencies while it starts and is stopped."""
     write_config(f"QEMU={HANG_QEMU}\n")
     restart_daemon()
     note("hung hypervisor: [Hypervisor] QEMU= points to bench/hang-qemu, which runs the real QEMU for "
          "every VM except those named hang*, for which it accepts QMP connections and never answers, and "
-         "says on the guest channel that the guest listens to the power button (so the stop meets the hang)")
+         "says on the guest channel that the guest listens to the power button (so the stop meets the hang); "
+         "for those named hanghard* it also ignores SIGTERM")
     try:
         for r in range(runs):
             loop = ListLoop(f"hang-{r}")
@@ -523,6 +524,13 @@ def hung_hypervisor(name, runs):
                 f"{len(window(newproc, t0, t2))} new-process ListVMs meanwhile "
                 f"(median {statistics.median(window(newproc, t0, t2) or [0]):.3f} s)")
             ensure_stopped(name)
+        # One whose hypervisor ignores SIGTERM as well (its main loop hangs).
+        for r in range(runs):
+            add("hung_hard_start", lifecycle("StartVM", hard_name))
+            t_stop = lifecycle("StopVM", hard_name)
+            add("hung_hard_stop", t_stop)
+            log(f"  hung hypervisor that ignores SIGTERM: stop {t_stop:.3f} s")
+            ensure_stopped(hard_name)
     finally:
         write_config()
         restart_daemon()
@@ -729,6 +737,15 @@ def main():
         note(f"a stop waits at most StopTimeoutSec={m.group(1)} s for the guest before systemd stops it "
              "(microvmd's default is 150 s): what a guest that armed its power button and then "
              "never powers off costs")
+    try:
+        with open("/proc/self/autogroup") as f:
+            autogroup = f.read().strip()
+    except OSError:
+        autogroup = "none (kernel without autogroup)"
+    RESULTS["meta"]["driver_autogroup"] = autogroup
+    if not autogroup.endswith(" nice 0") and autogroup.startswith("/"):
+        note(f"the driver's session has autogroup {autogroup}: the clients it starts get less "
+             "CPU than a login session's while guests run, and the new-process figures show it")
     t_begin = time.monotonic()
 
     def save():
@@ -745,6 +762,7 @@ def main():
         for i in range(max(sizes)):
             create_vm(f"p{i}")
         create_vm("hang0")
+        create_vm("hanghard0")
 
         log("warm-up boot (not counted), QEMU's command line")
         lifecycle("StartVM", main_vm)
@@ -778,7 +796,7 @@ def main():
             save()
         if "hung" not in skip:
             log("hung hypervisor")
-            hung_hypervisor("hang0", runs)
+            hung_hypervisor("hang0", "hanghard0", runs)
             save()
         if "libvirt" not in skip:
             log("libvirt: the same guest")

@@ -52,6 +52,13 @@ typedef void (*HypervisorCallback)(int r, const char *detail, void *userdata);
  * including with a hypervisor that hangs. */
 #define HYPERVISOR_POWER_BUTTON_TIMEOUT_USEC (1 * G_USEC_PER_SEC)
 
+/* After such a press, a hypervisor that has not ended this long after its unit's
+ * SIGTERM is killed (SIGKILL) instead of getting the unit's TimeoutStopSec=: its main
+ * loop, which would handle SIGTERM, is the one that hangs. This loses nothing a later
+ * SIGKILL would not: a volume is a raw image that QEMU and cloud-hypervisor write
+ * through to the kernel, with no cache of their own. */
+#define HYPERVISOR_HUNG_TERM_TIMEOUT_USEC (500 * 1000)
+
 /* A hypervisor backend: build the command line, ask the guest to power off, ask the
  * hypervisor how the VM is. The backends know no VM and no manager: only the event loop
  * to run on and the VM's runtime directory, where the control socket is. */

@@ -1017,6 +1017,15 @@ static int on_stop_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
         return 0;
 }
 
+static int on_hung_term_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
+        Vm *vm = userdata;
+
+        log_warning("VM %s: its hypervisor hangs and did not end within %u ms of SIGTERM; killing it.",
+                    vm->def->name, (unsigned) (HYPERVISOR_HUNG_TERM_TIMEOUT_USEC / 1000));
+        stop_unit(vm, SIGKILL);
+        return 0;
+}
+
 static void on_power_off_done(int r, const char *message, void *userdata) {
         Vm *vm = userdata;
 
@@ -1025,6 +1034,12 @@ static void on_power_off_done(int r, const char *message, void *userdata) {
                 return;
         log_warning("VM %s: %s; stopping its unit.", vm->def->name, message);
         stop_unit(vm, 0);
+        /* A hypervisor that does not answer its control socket handles SIGTERM in the
+         * same hung loop, if ever: it gets a moment, not the unit's 30 s. */
+        if (r == -ETIMEDOUT &&
+            sd_event_add_time_relative(vm->manager->event, &vm->stop_timer, CLOCK_MONOTONIC,
+                                       HYPERVISOR_HUNG_TERM_TIMEOUT_USEC, 0, on_hung_term_timeout, vm) < 0)
+                log_warning("VM %s: cannot time its hung hypervisor's stop.", vm->def->name);
 }
 
 /* A guest found running that never said it listens to the power button. */

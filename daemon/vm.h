@@ -67,7 +67,7 @@ typedef struct Vm {
         GPtrArray *start_waiters;          /* sd_bus_message*: reply once running */
         GPtrArray *launch_waiters;         /* sd_bus_message*: reply once its units exist */
         GPtrArray *stop_waiters;           /* sd_bus_message*: reply once stopped */
-        sd_event_source *stop_timer;       /* power button given up: stop the unit */
+        sd_event_source *stop_timer;       /* power button given up: stop the unit; a hung hypervisor's SIGTERM: kill it */
         HypervisorRequest *power_off_request; /* a press of the power button under way */
         HypervisorRequest *state_request;  /* the hypervisor asked how the VM is (after a restart) */
         bool ready;                        /* the guest's sshd answers */

@@ -840,6 +840,29 @@ t_stop_hung_hypervisor() {
         in_container journalctl -u microvmd -o cat --no-pager |
                 grep -qF "VM hangvm: QEMU did not take the power button within 1 s" ||
                 fail "microvmd did not say the press was given up"
+        in_container journalctl -u microvmd -o cat --no-pager | grep -F "VM hangvm: " |
+                grep -F "killing it" && fail "hangvm's hypervisor ended on SIGTERM, yet it was killed"
+        # One whose hypervisor ignores SIGTERM too (its main loop hangs): killed, not
+        # waited for through the unit's TimeoutStopSec= (30 s).
+        out=$(client alice create hanghard 2>&1) || fail "alice: create hanghard failed: $out"
+        vm_verb alice start hanghard || fail "alice: start hanghard failed"
+        expect_state hanghard running
+        armed() {
+                in_container journalctl -u microvmd -o cat --no-pager |
+                        grep -qF "VM hanghard: its guest listens to the power button."
+        }
+        wait_until 30 armed || fail "microvmd never heard hanghard's guest arm its power button"
+        start=$(date +%s%N)
+        vm_verb alice stop hanghard || fail "alice: stop hanghard failed"
+        out=$((($(date +%s%N) - start) / 1000000))
+        echo "  alice: microvm-client stop hanghard (SIGTERM ignored) returned after $out ms"
+        ((out <= 2000)) || fail "the stop of the VM whose hypervisor ignores SIGTERM took $out ms (> 2 s)"
+        expect_state hanghard stopped
+        in_container journalctl -u microvmd -o cat --no-pager | grep -F "VM hanghard: " | tail -n 3 | sed 's/^/  | /'
+        in_container journalctl -u microvmd -o cat --no-pager |
+                grep -qF "VM hanghard: its hypervisor hangs and did not end within 500 ms of SIGTERM; killing it." ||
+                fail "microvmd did not say it killed the hung hypervisor"
+        out=$(client alice delete hanghard 2>&1) || fail "alice: delete hanghard failed: $out"
         expect_state myvm running
         out=$(client alice delete hangvm 2>&1) || fail "alice: delete hangvm failed: $out"
         in_container mv "$conf.saved" "$conf"
