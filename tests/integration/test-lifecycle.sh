@@ -1084,7 +1084,7 @@ main() {
                 check "StartTimeoutSec: a hypervisor that never listens: Timeout, failed only once it is gone" \
                         t_start_timeout
         [[ $TIER == qemu ]] &&
-                check "a hypervisor that hangs (QMP never answers) on an armed guest: the stop within 2 s" \
+                check "a hypervisor that hangs (QMP never answers) on an armed guest, and one that also ignores SIGTERM: each stop within 2 s" \
                         t_stop_hung_hypervisor
         if [[ $TIER == qemu ]]; then
                 check "microvm-client restart myvm boots a fresh guest" t_restart_verb
