@@ -815,55 +815,48 @@ t_start_timeout() {
 # that it listens to the power button. The stop presses the button, gives up after
 # HYPERVISOR_POWER_BUTTON_TIMEOUT_USEC (1 s) and stops the unit: within 2 s, not after
 # QMP's 5 s or StopTimeoutSec. The other VMs, with the real QEMU, are not disturbed.
+# Creates and starts alice's VM NAME on bench/hang-qemu, waits until its guest said it
+# listens to the power button, and stops it: within 2 s, whatever its hypervisor does
+# (WHAT, for the message). Leaves microvmd's journal in $JOURNAL.
+stop_armed_hung_vm() {
+        local name=$1 what=$2 out start
+        out=$(client alice create "$name" 2>&1) || fail "alice: create $name failed: $out"
+        vm_verb alice start "$name" || fail "alice: start $name failed"
+        expect_state "$name" running
+        # Not grep -q: it would stop reading at the match, and journalctl's SIGPIPE would
+        # fail the pipeline (pipefail).
+        armed() {
+                in_container journalctl -u microvmd -o cat --no-pager |
+                        grep -F "VM $name: its guest listens to the power button." >/dev/null
+        }
+        wait_until 30 armed || fail "microvmd never heard $name's guest arm its power button"
+        start=$(date +%s%N)
+        vm_verb alice stop "$name" || fail "alice: stop $name failed"
+        out=$((($(date +%s%N) - start) / 1000000))
+        echo "  alice: microvm-client stop $name returned after $out ms"
+        ((out <= 2000)) || fail "the stop of the VM whose hypervisor $what took $out ms (> 2 s)"
+        expect_state "$name" stopped
+        JOURNAL=$(in_container journalctl -u microvmd -o cat --no-pager)
+        grep -F "VM $name: " <<<"$JOURNAL" | tail -n 3 | sed 's/^/  | /'
+}
+
 t_stop_hung_hypervisor() {
-        local conf=/etc/microvm/microvmd.conf hang=$STANDIN_DIR/hang-qemu out start
+        local conf=/etc/microvm/microvmd.conf hang=$STANDIN_DIR/hang-qemu out
         state_is myvm running || vm_verb alice start myvm
         in_container cp "$conf" "$conf.saved"
         in_container sed -i "s|^\\[Hypervisor\\]\$|[Hypervisor]\\nQEMU=$hang|" "$conf"
         in_container grep -q "^QEMU=$hang" "$conf" || fail "the config was not changed: $(in_container cat "$conf")"
         in_container systemctl restart microvmd
-        out=$(client alice create hangvm 2>&1) || fail "alice: create hangvm failed: $out"
-        vm_verb alice start hangvm || fail "alice: start hangvm failed"
-        expect_state hangvm running
-        armed() {
-                in_container journalctl -u microvmd -o cat --no-pager |
-                        grep -qF "VM hangvm: its guest listens to the power button."
-        }
-        wait_until 30 armed || fail "microvmd never heard hangvm's guest arm its power button"
-        start=$(date +%s%N)
-        vm_verb alice stop hangvm || fail "alice: stop hangvm failed"
-        out=$((($(date +%s%N) - start) / 1000000))
-        echo "  alice: microvm-client stop hangvm returned after $out ms"
-        ((out <= 2000)) || fail "the stop of the VM whose hypervisor hangs took $out ms (> 2 s)"
-        expect_state hangvm stopped
-        in_container journalctl -u microvmd -o cat --no-pager | grep -F "VM hangvm: " | tail -n 4 | sed 's/^/  | /'
-        out=$(in_container journalctl -u microvmd -o cat --no-pager)
-        grep -qF "VM hangvm: QEMU did not take the power button within 1 s" <<<"$out" ||
+        stop_armed_hung_vm hangvm hangs
+        grep -qF "VM hangvm: QEMU did not take the power button within 1 s" <<<"$JOURNAL" ||
                 fail "microvmd did not say the press was given up"
-        grep -qF "VM hangvm: its hypervisor hangs and did not end" <<<"$out" &&
+        grep -qF "VM hangvm: its hypervisor hangs and did not end" <<<"$JOURNAL" &&
                 fail "hangvm's hypervisor ended on SIGTERM, yet it was killed"
         # One whose hypervisor ignores SIGTERM too (its main loop hangs): killed, not
         # waited for through the unit's TimeoutStopSec= (30 s).
-        out=$(client alice create hanghard 2>&1) || fail "alice: create hanghard failed: $out"
-        vm_verb alice start hanghard || fail "alice: start hanghard failed"
-        expect_state hanghard running
-        armed() {
-                in_container journalctl -u microvmd -o cat --no-pager |
-                        grep -qF "VM hanghard: its guest listens to the power button."
-        }
-        wait_until 30 armed || fail "microvmd never heard hanghard's guest arm its power button"
-        start=$(date +%s%N)
-        vm_verb alice stop hanghard || fail "alice: stop hanghard failed"
-        out=$((($(date +%s%N) - start) / 1000000))
-        echo "  alice: microvm-client stop hanghard (SIGTERM ignored) returned after $out ms"
-        ((out <= 2000)) || fail "the stop of the VM whose hypervisor ignores SIGTERM took $out ms (> 2 s)"
-        expect_state hanghard stopped
-        in_container journalctl -u microvmd -o cat --no-pager | grep -F "VM hanghard: " | tail -n 3 | sed 's/^/  | /'
-        # Read whole first: grep -q stops reading at the match, and journalctl's SIGPIPE
-        # would fail the pipeline (pipefail).
-        out=$(in_container journalctl -u microvmd -o cat --no-pager)
-        grep -qF "VM hanghard: its hypervisor hangs and did not end within 500 ms of SIGTERM; killing it." <<<"$out" ||
-                fail "microvmd did not say it killed the hung hypervisor"
+        stop_armed_hung_vm hanghard "ignores SIGTERM"
+        grep -qF "VM hanghard: its hypervisor hangs and did not end within 500 ms of SIGTERM; killing it." \
+                <<<"$JOURNAL" || fail "microvmd did not say it killed the hung hypervisor"
         out=$(client alice delete hanghard 2>&1) || fail "alice: delete hanghard failed: $out"
         expect_state myvm running
         out=$(client alice delete hangvm 2>&1) || fail "alice: delete hangvm failed: $out"
