@@ -64,6 +64,7 @@ struct VmStartOp {
         VmState previous_state;      /* what a start that fails before any unit exists leaves */
         char *previous_reason;
         char **units;                /* every unit name of the VM */
+        char **share_services;       /* this run's virtiofsd units, started after the hypervisor's */
         uint64_t deadline;           /* CLOCK_MONOTONIC: for the last run's units to go */
         sd_bus_slot *check_slot;
         sd_event_source *retry;
@@ -98,6 +99,7 @@ static void start_op_free(VmStartOp *op) {
         if (op->create_slots)
                 g_ptr_array_unref(op->create_slots);
         g_strfreev(op->units);
+        g_strfreev(op->share_services);
         g_free(op->previous_reason);
         sd_bus_error_free(&op->error);
         g_free(op);
@@ -533,10 +535,24 @@ static void on_unit_created(int r, const sd_bus_error *error, void *userdata) {
         vm_queue_update(vm);
 }
 
+/* virtiofsd now, not when the hypervisor first connects: QEMU waits for its handshake
+ * while it starts, so it comes up that much sooner. Only once PID 1 has the hypervisor's
+ * job: PID 1 runs queued jobs by unit name, not by arrival, and would otherwise fork both
+ * virtiofsd ("microvm-NAME-fs_*") before the hypervisor ("microvm-NAME.service") and
+ * only then begin setting up the hypervisor's sandbox. The services get their sockets
+ * from PID 1 all the same. */
+static void start_share_services(VmStartOp *op) {
+        for (char **unit = op->share_services; unit && *unit; unit++)
+                if (systemd_start_unit_async(op->vm->manager->systemd, *unit, NULL, NULL, NULL) < 0)
+                        log_warning("VM %s: cannot start %s ahead of the hypervisor.", op->vm->def->name, *unit);
+}
+
 static void on_hypervisor_unit_created(int r, const sd_bus_error *error, void *userdata) {
         VmStartOp *op = userdata;
 
         op->hypervisor_accepted = r >= 0;
+        if (r >= 0 && !op->vm->stop_requested)
+                start_share_services(op);
         on_unit_created(r, error, userdata);
 }
 
@@ -778,6 +794,7 @@ static void create_units(VmStartOp *op) {
         /* All in one go: PID 1 takes them in this order, the shares' sockets before the
          * hypervisor that binds to them. */
         op->create_slots = g_ptr_array_new_with_free_func(slot_unref);
+        op->share_services = g_new0(char *, shares.n + 1);
         for (size_t i = 0; i < shares.n; i++) {
                 g_autofree char *socket_unit = vm_share_unit_name(def->name, shares.items[i].tag, "socket");
                 g_autofree char *service_unit = vm_share_unit_name(def->name, shares.items[i].tag, "service");
@@ -791,11 +808,7 @@ static void create_units(VmStartOp *op) {
                 r = send_unit(op, &u, on_unit_created, NULL);
                 if (r < 0)
                         break;
-                /* virtiofsd now, not when the hypervisor first connects: QEMU waits for
-                 * its handshake while it starts, so it comes up that much sooner. It gets
-                 * the socket from PID 1 all the same. */
-                if (systemd_start_unit_async(m->systemd, service_unit, NULL, NULL, NULL) < 0)
-                        log_warning("VM %s: cannot start %s ahead of the hypervisor.", def->name, service_unit);
+                op->share_services[i] = g_strdup(service_unit);
         }
         if (r >= 0) {
                 HypervisorUnitData hd = {
