@@ -32,14 +32,30 @@ static void on_build_job_done(const char *unit, const char *result, void *userda
         g_ptr_array_set_size(gb->waiters, 0);
 }
 
-int guest_build_watch(GuestBuild *gb, SystemdClient *sc) {
+static void on_build_start_answered(int r, const sd_bus_error *error, void *userdata) {
+        GuestBuild *gb = userdata;
+
+        if (r >= 0)
+                return; /* the job's end follows */
+        /* An admin who boots a guest of their own may have masked or removed the builder. */
+        if (sd_bus_error_has_names(error, "org.freedesktop.systemd1.NoSuchUnit", "org.freedesktop.systemd1.UnitMasked"))
+                log_info("%s is not there (%s): VMs boot the files [Guest] names as they are.", GUEST_BUILD_UNIT,
+                         error->message);
+        else
+                log_warning("Cannot start %s: %s; VMs boot what %s holds.", GUEST_BUILD_UNIT, error->message,
+                            GUEST_DIR);
+        on_build_job_done(GUEST_BUILD_UNIT, NULL, gb);
+}
+
+int guest_build_start(GuestBuild *gb, SystemdClient *sc) {
         int r;
 
         gb->waiters = g_ptr_array_new_with_free_func(g_free);
         gb->pending = true;
-        r = systemd_wait_unit_job_async(sc, GUEST_BUILD_UNIT, on_build_job_done, gb, &gb->query);
+        r = systemd_start_unit_job_async(sc, GUEST_BUILD_UNIT, on_build_start_answered, on_build_job_done, gb,
+                                         &gb->query);
         if (r < 0) {
-                log_warning("Cannot ask PID 1 about %s: %s", GUEST_BUILD_UNIT, strerror(-r));
+                log_warning("Cannot ask PID 1 to start %s: %s", GUEST_BUILD_UNIT, strerror(-r));
                 gb->pending = false;
         }
         return r;

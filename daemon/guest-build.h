@@ -7,9 +7,10 @@
 #include "systemd-client.h"
 
 /* The guest microvm-guest.service builds (microvm-build-guest, into
- * /var/lib/microvm/guest). microvmd.service wants that unit but does not wait for it:
- * microvmd answers at once, and only a start of a VM that boots the built guest waits
- * while the build started with microvmd still runs. */
+ * /var/lib/microvm/guest). microvmd starts that unit once its VMs are loaded (not
+ * microvmd.service's Wants=: the builder's up-to-date check would share the CPUs with
+ * the loading of thousands of definitions) and does not wait for it: it answers at once,
+ * and only a start of a VM that boots the built guest waits while the build runs. */
 
 #define GUEST_BUILD_UNIT "microvm-guest.service"
 
@@ -21,8 +22,8 @@ typedef struct GuestBuild {
         GPtrArray *waiters;        /* GuestBuildWaiter* */
 } GuestBuild;
 
-/* Asks PID 1 about the build's job; pending until it ends (or there is none). */
-int guest_build_watch(GuestBuild *gb, SystemdClient *sc);
+/* Has PID 1 start the build; pending until its job ends (or PID 1 refused it). */
+int guest_build_start(GuestBuild *gb, SystemdClient *sc);
 
 bool guest_build_pending(const GuestBuild *gb);
 

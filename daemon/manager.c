@@ -312,9 +312,6 @@ int manager_connect_bus(Manager *m) {
                 log_error("Cannot subscribe to systemd's signals: %s", strerror(-r));
                 return r;
         }
-        /* microvmd.service wants the guest build but does not wait for it: only starts of
-         * VMs that boot the built guest do (vm_start()). */
-        (void) guest_build_watch(&m->guest_build, m->systemd);
         /* All VMs together, from [Limits]: for this boot, whoever owns them. */
         r = systemd_set_slice_limits(m->systemd, "microvm.slice",
                                      m->config->vms_memory_max_mib ? m->config->vms_memory_max_mib << 20 : UINT64_MAX,
@@ -324,6 +321,11 @@ int manager_connect_bus(Manager *m) {
         /* VMs kept running while microvmd was away; know them before anyone asks. */
         vm_runtime_reconcile(m);
         vm_runtime_reconcile_network(m);
+
+        /* The guest build, now that the definitions are loaded. Nothing waits for it but
+         * the starts of VMs that boot the built guest (vm_start()); it is pending before
+         * any caller can reach us. */
+        (void) guest_build_start(&m->guest_build, m->systemd);
 
         /* The objects are in place before the name is, so no early caller sees a gap. */
         r = sd_bus_request_name(m->bus, MVM_BUS_NAME, 0);

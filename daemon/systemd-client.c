@@ -333,7 +333,8 @@ static void job_wait_add(PendingCall *c, const char *job) {
         g_hash_table_replace(c->client->jobs, g_strdup(job), w);
 }
 
-static int on_transient_unit_started(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
+/* The answer to a call that queues a start job (StartTransientUnit, StartUnit). */
+static int on_start_job_queued(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         PendingCall *c = userdata;
         const char *job;
@@ -370,7 +371,7 @@ int systemd_start_transient_unit_async(SystemdClient *sc, const TransientUnit *u
         c->reply = reply;
         c->job_done = job_done;
         c->job_userdata = job_userdata;
-        return call_manager_async(sc, msg, on_transient_unit_started, c, ret_slot);
+        return call_manager_async(sc, msg, on_start_job_queued, c, ret_slot);
 }
 
 static int on_plain_reply(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
@@ -397,6 +398,21 @@ static int unit_call_async(SystemdClient *sc, const char *method, const char *un
 int systemd_start_unit_async(SystemdClient *sc, const char *unit, SystemdReplyCallback reply, void *userdata,
                              sd_bus_slot **ret_slot) {
         return unit_call_async(sc, "StartUnit", unit, reply, userdata, ret_slot);
+}
+
+int systemd_start_unit_job_async(SystemdClient *sc, const char *unit, SystemdReplyCallback reply,
+                                 JobCallback job_done, void *userdata, sd_bus_slot **ret_slot) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *msg = NULL;
+        PendingCall *c;
+        int r;
+
+        if ((r = new_manager_call(sc, "StartUnit", &msg)) < 0 || (r = sd_bus_message_append(msg, "ss", unit, "replace")) < 0)
+                return r;
+        c = pending_call_new(sc, unit, userdata);
+        c->reply = reply;
+        c->job_done = job_done;
+        c->job_userdata = userdata;
+        return call_manager_async(sc, msg, on_start_job_queued, c, ret_slot);
 }
 
 int systemd_stop_unit_async(SystemdClient *sc, const char *unit, SystemdReplyCallback reply, void *userdata,
@@ -466,52 +482,6 @@ int systemd_units_loaded_async(SystemdClient *sc, char *const *units, UnitsLoade
         c = pending_call_new(sc, NULL, userdata);
         c->loaded = callback;
         return call_manager_async(sc, msg, on_units_listed, c, ret_slot);
-}
-
-static int on_unit_job_listed(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
-        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
-        PendingCall *c = userdata;
-        const char *job_path = NULL;
-        uint32_t job_id = 0;
-        int r;
-
-        r = reply_error(reply, &error);
-        if (r >= 0)
-                r = sd_bus_message_enter_container(reply, 'a', "(ssssssouso)");
-        if (r >= 0)
-                r = sd_bus_message_read(reply, "(ssssssouso)", NULL, NULL, NULL, NULL, NULL, NULL, NULL, &job_id,
-                                        NULL, &job_path); /* 0: not loaded */
-        if (r < 0) {
-                log_warning("Cannot ask PID 1 whether %s has a job: %s", c->unit,
-                            sd_bus_error_is_set(&error) ? error.message : strerror(-r));
-                job_id = 0;
-        }
-        if (job_id == 0) {
-                c->job_done(c->unit, NULL, c->job_userdata);
-                return 0;
-        }
-        /* The match on JobRemoved was in place before the call: the job's end comes after
-         * this answer, whose list still had it. */
-        job_wait_add(c, job_path);
-        return 0;
-}
-
-int systemd_wait_unit_job_async(SystemdClient *sc, const char *unit, JobCallback done, void *userdata,
-                                sd_bus_slot **ret_slot) {
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *msg = NULL;
-        char *patterns[] = { (char *) unit, NULL };
-        PendingCall *c;
-        int r;
-
-        /* By pattern: a unit not loaded has no job, and is not loaded by asking. */
-        if ((r = new_manager_call(sc, "ListUnitsByPatterns", &msg)) < 0 ||
-            (r = sd_bus_message_append_strv(msg, NULL)) < 0 ||
-            (r = sd_bus_message_append_strv(msg, patterns)) < 0)
-                return r;
-        c = pending_call_new(sc, unit, NULL);
-        c->job_done = done;
-        c->job_userdata = userdata;
-        return call_manager_async(sc, msg, on_unit_job_listed, c, ret_slot);
 }
 
 static int get_property(SystemdClient *sc, const char *path, const char *interface, const char *name,

@@ -76,6 +76,10 @@ int systemd_start_unit_async(SystemdClient *sc, const char *unit, SystemdReplyCa
                              sd_bus_slot **ret_slot);
 int systemd_stop_unit_async(SystemdClient *sc, const char *unit, SystemdReplyCallback reply, void *userdata,
                             sd_bus_slot **ret_slot);
+/* StartUnit(mode replace) whose job is followed: reply gets PID 1's answer; once it
+ * queued the job, job_done follows when the job ends. Both get userdata. */
+int systemd_start_unit_job_async(SystemdClient *sc, const char *unit, SystemdReplyCallback reply,
+                                 JobCallback job_done, void *userdata, sd_bus_slot **ret_slot);
 int systemd_kill_unit_async(SystemdClient *sc, const char *unit, int signo, SystemdReplyCallback reply,
                             void *userdata, sd_bus_slot **ret_slot);
 
@@ -89,10 +93,6 @@ typedef void (*UnitsLoadedCallback)(int r, GHashTable *loaded, void *userdata);
 int systemd_units_loaded_async(SystemdClient *sc, char *const *units, UnitsLoadedCallback callback,
                                void *userdata, sd_bus_slot **ret_slot);
 
-/* Calls done once unit has no job: at once (result NULL) when it has none or is not
- * loaded (or PID 1 could not say: logged), else when the job ends, with its result. */
-int systemd_wait_unit_job_async(SystemdClient *sc, const char *unit, JobCallback done, void *userdata,
-                                sd_bus_slot **ret_slot);
 
 /* Reads a loaded unit's status, blocking (the start-up reconcile only); -ENOENT when it
  * is not loaded. */

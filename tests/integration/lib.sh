@@ -172,6 +172,22 @@ vmm_uid() {
 }
 
 # wait_until SECONDS CMD...: polls CMD every half second; 1 when it never succeeded.
+# guest_build_end AFTER: "RESULT USEC" of the first start job of microvm-guest.service
+# that ended after AFTER (CLOCK_MONOTONIC microseconds), from PID 1's journal (a run that
+# ended well leaves no unit to ask: PID 1 collects it); fails while none has.
+guest_build_end() {
+        in_container journalctl _PID=1 UNIT=microvm-guest.service JOB_TYPE=start -o json \
+                --output-fields=JOB_RESULT --no-pager |
+                python3 -c '
+import json, sys
+for line in sys.stdin:
+    entry = json.loads(line)
+    if "JOB_RESULT" in entry and int(entry["__MONOTONIC_TIMESTAMP"]) > int(sys.argv[1]):
+        print(entry["JOB_RESULT"], entry["__MONOTONIC_TIMESTAMP"])
+        sys.exit(0)
+sys.exit(1)' "$1"
+}
+
 wait_until() {
         local deadline=$((SECONDS + $1))
         shift
