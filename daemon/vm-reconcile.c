@@ -3,6 +3,7 @@
  * and the VMs marked autostart. */
 #include "config.h"
 #include "fs-util.h"
+#include "guest-build.h"
 #include "guest-channel.h"
 #include "hypervisor.h"
 #include "log.h"
@@ -32,6 +33,22 @@ static void vm_describe_share_server(Vm *vm) {
         vm->share_server = virtiofsd_describe(virtiofsd, owner);
 }
 
+/* Whether PID 1 has any unit of ours loaded but the VMs' hypervisors (and the guest
+ * builder): only then may a VM that is not running have share units left behind (a crash),
+ * and only then are their names worth making for each of thousands of VMs. */
+static bool share_units_loaded(Manager *m, GHashTable *loaded) {
+        GHashTableIter it;
+        gpointer unit;
+
+        if (!loaded)
+                return true; /* unknown: look */
+        g_hash_table_iter_init(&it, loaded);
+        while (g_hash_table_iter_next(&it, &unit, NULL))
+                if (!g_hash_table_contains(m->units, unit) && strcmp(unit, GUEST_BUILD_UNIT) != 0)
+                        return true;
+        return false;
+}
+
 static void on_reconciled_state(int r, const char *detail, void *userdata) {
         Vm *vm = userdata;
 
@@ -47,6 +64,7 @@ void vm_runtime_reconcile(Manager *m) {
         g_autoptr(GHashTable) loaded = NULL, runtime_dirs = NULL;
         GHashTableIter it;
         gpointer value;
+        bool shares_loaded;
 
         /* One call for all: with thousands of VMs defined, asking PID 1 about each one
          * would keep microvmd from answering for many seconds after it starts. */
@@ -55,6 +73,7 @@ void vm_runtime_reconcile(Manager *m) {
         /* Likewise the runtime directories: one listing, not a look per VM. */
         if (dir_entry_names(MICROVM_RUNTIME_DIR, &runtime_dirs) < 0)
                 runtime_dirs = NULL;
+        shares_loaded = share_units_loaded(m, loaded);
 
         g_hash_table_iter_init(&it, m->vms);
         while (g_hash_table_iter_next(&it, NULL, &value)) {
@@ -65,7 +84,8 @@ void vm_runtime_reconcile(Manager *m) {
 
                 /* Not loaded: only share units and the runtime directory of a crash may be left. */
                 if (loaded && !g_hash_table_contains(loaded, vm->unit)) {
-                        vm_host_stop_share_units(m, vm->def->name, loaded);
+                        if (shares_loaded)
+                                vm_host_stop_share_units(m, vm->def->name, loaded);
                         if (!runtime_dirs || g_hash_table_contains(runtime_dirs, vm->def->name))
                                 vm_host_runtime_dir_remove(vm->def->name);
                         continue;

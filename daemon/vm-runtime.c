@@ -544,7 +544,8 @@ static void on_unit_created(int r, const sd_bus_error *error, void *userdata) {
 static void start_share_services(VmStartOp *op) {
         for (char **unit = op->share_services; unit && *unit; unit++)
                 if (systemd_start_unit_async(op->vm->manager->systemd, *unit, NULL, NULL, NULL) < 0)
-                        log_warning("VM %s: cannot start %s ahead of the hypervisor.", op->vm->def->name, *unit);
+                        log_warning("VM %s: cannot start %s before the hypervisor connects.", op->vm->def->name,
+                                    *unit);
 }
 
 static void on_hypervisor_unit_created(int r, const sd_bus_error *error, void *userdata) {
