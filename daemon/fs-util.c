@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "fs-util.h"
+#include "log.h"
 #include "mvm-macro.h"
 
 #include <dirent.h>
@@ -7,6 +8,7 @@
 #include <limits.h>
 #include <pwd.h>
 #include <fcntl.h>
+#include <gio/gio.h>
 #include <glib.h>
 #include <stdint.h>
 #include <string.h>
@@ -31,6 +33,22 @@ int open_root_owned_dir(const char *path) {
         if (fstat(fd, &st) < 0)
                 return -errno;
         if (st.st_uid != 0 || (st.st_mode & (S_IWGRP | S_IWOTH)))
+                return -EPERM;
+        return mvm_take_fd(&fd);
+}
+
+int open_private_dir_at(int dirfd, const char *name) {
+        _cleanup_close_ int fd = -1;
+        struct stat st;
+
+        if (mkdirat(dirfd, name, 0700) < 0 && errno != EEXIST)
+                return -errno;
+        fd = open_dir_at(dirfd, name);
+        if (fd < 0)
+                return fd;
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if (st.st_uid != 0 || (st.st_mode & 0077))
                 return -EPERM;
         return mvm_take_fd(&fd);
 }
@@ -148,6 +166,47 @@ int rm_rf_at(int dirfd, const char *name) {
         if (unlinkat(dirfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
                 return -errno;
         return 0;
+}
+
+typedef struct RemoveJob {
+        int dirfd;
+        char *name, *what;
+} RemoveJob;
+
+static void remove_job_free(void *p) {
+        RemoveJob *j = p;
+
+        safe_close(j->dirfd);
+        g_free(j->name);
+        g_free(j->what);
+        g_free(j);
+}
+
+static void remove_in_thread(GTask *task, void *source, void *data, GCancellable *cancellable) {
+        RemoveJob *j = data;
+
+        g_task_return_int(task, rm_rf_at(j->dirfd, j->name));
+}
+
+static void on_removed(GObject *source, GAsyncResult *result, void *userdata) {
+        RemoveJob *j = g_task_get_task_data(G_TASK(result));
+        gssize r = g_task_propagate_int(G_TASK(result), NULL);
+
+        if (r < 0)
+                log_warning("Cannot remove %s: %s", j->what, strerror((int) -r));
+}
+
+void rm_rf_at_async(int dirfd, const char *name, const char *what) {
+        g_autoptr(GTask) task = g_task_new(NULL, NULL, on_removed, NULL);
+        RemoveJob *j = g_new0(RemoveJob, 1);
+
+        *j = (RemoveJob) { .dirfd = fcntl(dirfd, F_DUPFD_CLOEXEC, 3), .name = g_strdup(name), .what = g_strdup(what) };
+        g_task_set_task_data(task, j, remove_job_free);
+        if (j->dirfd < 0) {
+                g_task_return_int(task, -errno);
+                return;
+        }
+        g_task_run_in_thread(task, remove_in_thread);
 }
 
 static int write_all(int fd, const void *data, size_t size) {

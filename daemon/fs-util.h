@@ -19,6 +19,10 @@ int open_dir_at(int dirfd, const char *name);
  * so no other user can plant entries in it. */
 int open_root_owned_dir(const char *path);
 
+/* Creates (0700) or opens dirfd/name and checks it is a directory of root's that
+ * nobody else can enter: a place for entries on their way in or out. */
+int open_private_dir_at(int dirfd, const char *name);
+
 /* The names in the directory at path (not . and ..), as a set of strings it owns; a
  * missing directory is empty. */
 int dir_entry_names(const char *path, GHashTable **ret);
@@ -29,6 +33,9 @@ int rm_rf_children(int fd);
 
 /* rm_rf_children() on dirfd/name, then removes name itself. Missing: 0. */
 int rm_rf_at(int dirfd, const char *name);
+
+/* rm_rf_at() in a worker thread (dirfd is duplicated); a failure is logged, naming what. */
+void rm_rf_at_async(int dirfd, const char *name, const char *what);
 
 /* Writes data to dirfd/name atomically: temp file, fsync, rename, fsync of the dir. */
 int write_file_atomic_at(int dirfd, const char *name, const void *data, size_t size, mode_t mode);

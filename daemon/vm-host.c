@@ -238,15 +238,46 @@ int vm_host_runtime_dir_create(const char *name, uid_t owner, sd_bus_error *erro
         return 0;
 }
 
+/* In two steps: renamed out of the way at once (a start of the same VM right after
+ * finds its name free), then removed in a worker thread. The hypervisor, as the VM's
+ * uid, may have filled it with any number of files. */
 void vm_host_runtime_dir_remove(const char *name) {
         _cleanup_close_ int base_fd = open_root_owned_dir(MICROVM_RUNTIME_DIR);
+        g_autofree char *detached = NULL, *what = NULL;
+        char suffix[9];
         int r;
 
         if (base_fd < 0)
                 return;
-        r = rm_rf_at(base_fd, name);
+        random_suffix(suffix, sizeof(suffix));
+        detached = g_strdup_printf("%s%s-%s", RUNTIME_REMOVING_PREFIX, name, suffix);
+        if (renameat2(base_fd, name, base_fd, detached, RENAME_NOREPLACE) >= 0) {
+                what = g_strdup_printf("%s/%s", MICROVM_RUNTIME_DIR, detached);
+                rm_rf_at_async(base_fd, detached, what);
+                return;
+        }
+        if (errno == ENOENT)
+                return;
+        r = rm_rf_at(base_fd, name); /* cannot set it aside: at once, then */
         if (r < 0)
                 log_warning("Cannot remove %s/%s: %s", MICROVM_RUNTIME_DIR, name, strerror(-r));
+}
+
+void vm_host_runtime_removing_clean(void) {
+        _cleanup_close_ int base_fd = open_root_owned_dir(MICROVM_RUNTIME_DIR);
+        g_autoptr(GHashTable) names = NULL;
+        GHashTableIter it;
+        gpointer name;
+
+        /* What a crash or an exit left half removed. */
+        if (base_fd < 0 || dir_entry_names(MICROVM_RUNTIME_DIR, &names) < 0)
+                return;
+        g_hash_table_iter_init(&it, names);
+        while (g_hash_table_iter_next(&it, &name, NULL))
+                if (g_str_has_prefix(name, RUNTIME_REMOVING_PREFIX)) {
+                        g_autofree char *what = g_strdup_printf("%s/%s", MICROVM_RUNTIME_DIR, (char *) name);
+                        rm_rf_at_async(base_fd, name, what);
+                }
 }
 
 /* A no-op stop of a unit that may not exist: its error is expected. */

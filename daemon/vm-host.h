@@ -31,7 +31,13 @@ void vm_host_build_shares(Manager *m, const Vm *vm, const char *runtime_dir, Sha
 /* /run/microvm/NAME: the hypervisor's sockets, owned by its uid. */
 char *vm_runtime_dir(const char *name);
 int vm_host_runtime_dir_create(const char *name, uid_t owner, sd_bus_error *error);
+/* What a runtime directory is renamed to on its way out, in MICROVM_RUNTIME_DIR (no VM
+ * name starts with a dot), before its removal in a worker thread. */
+#define RUNTIME_REMOVING_PREFIX ".removing-"
+
 void vm_host_runtime_dir_remove(const char *name);
+/* Removes (in worker threads) what earlier runs of microvmd left there. */
+void vm_host_runtime_removing_clean(void);
 
 bool vm_host_file_exists(const char *path);
 /* [Hypervisor] KVM= and /dev/kvm. */

@@ -70,6 +70,7 @@ void vm_runtime_reconcile(Manager *m) {
          * would keep microvmd from answering for many seconds after it starts. */
         if (systemd_list_our_units(m->systemd, &loaded) < 0)
                 log_warning("Cannot list the units of PID 1; asking about each VM's.");
+        vm_host_runtime_removing_clean();
         /* Likewise the runtime directories: one listing, not a look per VM. */
         if (dir_entry_names(MICROVM_RUNTIME_DIR, &runtime_dirs) < 0)
                 runtime_dirs = NULL;

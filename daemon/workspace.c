@@ -27,19 +27,7 @@ int workspace_open_base(const char *path) {
 }
 
 static int open_staging(int base_fd) {
-        _cleanup_close_ int fd = -1;
-        struct stat st;
-
-        if (mkdirat(base_fd, STAGING_DIR, 0700) < 0 && errno != EEXIST)
-                return -errno;
-        fd = open_dir_at(base_fd, STAGING_DIR);
-        if (fd < 0)
-                return fd;
-        if (fstat(fd, &st) < 0)
-                return -errno;
-        if (st.st_uid != 0 || (st.st_mode & 0077))
-                return -EPERM;
-        return mvm_take_fd(&fd);
+        return open_private_dir_at(base_fd, STAGING_DIR);
 }
 
 bool workspace_exists(int base_fd, const char *name) {
