@@ -234,10 +234,16 @@ def write_config(extra_hypervisor=""):
         f.write(base.replace("[Hypervisor]\n", "[Hypervisor]\n" + extra_hypervisor))
 
 
+def reset_failed():
+    run(["systemctl", "reset-failed", "microvmd"], check=False)
+    # Not loaded (nothing to reset) once a run of it ended well.
+    run(["systemctl", "reset-failed", "microvm-guest.service"], check=False, quiet=True)
+
+
 def restart_daemon():
-    # Also the guest unit microvmd starts after: past systemd's start limit (5 in 10 s)
-    # it would be refused and microvmd started without it, a start-up faster than real.
-    run(["systemctl", "reset-failed", "microvmd", "microvm-guest.service"], check=False)
+    # Also the guest unit microvmd starts: past systemd's start limit (5 in 10 s) it would
+    # be refused, a start-up faster than real.
+    reset_failed()
     run(["systemctl", "restart", "microvmd"])
 
 
@@ -564,7 +570,7 @@ def scale(counts, runs, template_name):
             for r in range(runs):
                 run(["systemctl", "stop", "microvmd"])
                 # These starts come faster than the unit's start rate limit allows.
-                run(["systemctl", "reset-failed", "microvmd", "microvm-guest.service"], check=False)
+                reset_failed()
                 t0 = time.monotonic()
                 run(["systemctl", "start", "--no-block", "microvmd"])
                 # A call that arrives before microvmd owns its name waits for it (D-Bus
@@ -610,7 +616,7 @@ def scale(counts, runs, template_name):
         if os.path.exists(vms):
             shutil.rmtree(vms)
         os.rename(saved, vms)
-        run(["systemctl", "reset-failed", "microvmd", "microvm-guest.service"], check=False)
+        reset_failed()
         run(["systemctl", "start", "microvmd"])
 
 

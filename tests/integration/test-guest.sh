@@ -237,6 +237,28 @@ t_start_during_build() {
         timed_verb 60 alice stop myvm
 }
 
+# An admin who boots a guest of their own may mask the builder: microvmd says so in its
+# log and a start does not wait for a build that never comes.
+t_builder_masked() {
+        local journal state rc=0
+        in_container systemctl mask --runtime microvm-guest.service >/dev/null
+        in_container systemctl restart microvmd
+        vm_verb alice start myvm >/dev/null 2>&1 || rc=$?
+        state=$(vm_prop myvm State)
+        journal=$(in_container journalctl -o cat --no-pager \
+                _SYSTEMD_INVOCATION_ID="$(in_container systemctl show -P InvocationID microvmd)")
+        vm_verb alice stop myvm >/dev/null 2>&1 || true
+        in_container systemctl unmask --runtime microvm-guest.service >/dev/null
+        in_container systemctl restart microvmd
+        grep -F microvm-guest <<<"$journal" | sed 's/^/  | /'
+        ((rc == 0)) || fail "the start with the builder masked failed (exit $rc)"
+        expect_eq "State of myvm after that start" "$state" running
+        grep -qF "microvm-guest.service is not there" <<<"$journal" || fail "microvmd did not say the builder is masked"
+        if grep -qF "waiting for microvm-guest.service" <<<"$journal"; then
+                fail "a start waited for the masked builder"
+        fi
+}
+
 t_start_ready() {
         local run
         expect_eq "Ready of the stopped myvm" "$(vm_prop myvm Ready)" false
@@ -689,6 +711,7 @@ main() {
         check "users alice, carol (microvm), bob; alice creates myvm (1 vCPU, $MEMORY_MIB MiB), carol carolvm" t_setup
         check "a start during a rebuild of the guest waits for it; a stop meanwhile ends it at once" \
                 t_start_during_build
+        check "with microvm-guest.service masked, microvmd says so and a start does not wait for it" t_builder_masked
         check "alice: start myvm; Ready becomes true (sshd in the guest answers)" t_start_ready
         check "microvm-client ssh myvm -- id -un prints alice; no prompt, ~alice/.ssh untouched" t_ssh_id
         check "ShareServer and the virtiofsd processes: as alice (Rust virtiofsd) or as root (C)" t_share_server
