@@ -170,7 +170,7 @@ int rm_rf_at(int dirfd, const char *name) {
 
 typedef struct RemoveJob {
         int dirfd;
-        char *name, *what;
+        char *name, *what, *done_message;
 } RemoveJob;
 
 static void remove_job_free(void *p) {
@@ -179,6 +179,7 @@ static void remove_job_free(void *p) {
         safe_close(j->dirfd);
         g_free(j->name);
         g_free(j->what);
+        g_free(j->done_message);
         g_free(j);
 }
 
@@ -194,13 +195,20 @@ static void on_removed(GObject *source, GAsyncResult *result, void *userdata) {
 
         if (r < 0)
                 log_warning("Cannot remove %s: %s", j->what, strerror((int) -r));
+        else if (j->done_message)
+                log_info("%s", j->done_message);
 }
 
-void rm_rf_at_async(int dirfd, const char *name, const char *what) {
+void rm_rf_at_async(int dirfd, const char *name, const char *what, const char *done_message) {
         g_autoptr(GTask) task = g_task_new(NULL, NULL, on_removed, NULL);
         RemoveJob *j = g_new0(RemoveJob, 1);
 
-        *j = (RemoveJob) { .dirfd = fcntl(dirfd, F_DUPFD_CLOEXEC, 3), .name = g_strdup(name), .what = g_strdup(what) };
+        *j = (RemoveJob) {
+                .dirfd = fcntl(dirfd, F_DUPFD_CLOEXEC, 3),
+                .name = g_strdup(name),
+                .what = g_strdup(what),
+                .done_message = g_strdup(done_message),
+        };
         g_task_set_task_data(task, j, remove_job_free);
         if (j->dirfd < 0) {
                 g_task_return_int(task, -errno);

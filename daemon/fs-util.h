@@ -34,8 +34,9 @@ int rm_rf_children(int fd);
 /* rm_rf_children() on dirfd/name, then removes name itself. Missing: 0. */
 int rm_rf_at(int dirfd, const char *name);
 
-/* rm_rf_at() in a worker thread (dirfd is duplicated); a failure is logged, naming what. */
-void rm_rf_at_async(int dirfd, const char *name, const char *what);
+/* rm_rf_at() in a worker thread (dirfd is duplicated). A failure is logged, naming what;
+ * success logs done_message, if not NULL. */
+void rm_rf_at_async(int dirfd, const char *name, const char *what, const char *done_message);
 
 /* Writes data to dirfd/name atomically: temp file, fsync, rename, fsync of the dir. */
 int write_file_atomic_at(int dirfd, const char *name, const void *data, size_t size, mode_t mode);

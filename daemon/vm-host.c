@@ -253,7 +253,7 @@ void vm_host_runtime_dir_remove(const char *name) {
         detached = g_strdup_printf("%s%s-%s", RUNTIME_REMOVING_PREFIX, name, suffix);
         if (renameat2(base_fd, name, base_fd, detached, RENAME_NOREPLACE) >= 0) {
                 what = g_strdup_printf("%s/%s", MICROVM_RUNTIME_DIR, detached);
-                rm_rf_at_async(base_fd, detached, what);
+                rm_rf_at_async(base_fd, detached, what, NULL);
                 return;
         }
         if (errno == ENOENT)
@@ -276,7 +276,7 @@ void vm_host_runtime_removing_clean(void) {
         while (g_hash_table_iter_next(&it, &name, NULL))
                 if (g_str_has_prefix(name, RUNTIME_REMOVING_PREFIX)) {
                         g_autofree char *what = g_strdup_printf("%s/%s", MICROVM_RUNTIME_DIR, (char *) name);
-                        rm_rf_at_async(base_fd, name, what);
+                        rm_rf_at_async(base_fd, name, what, NULL);
                 }
 }
 

@@ -191,54 +191,17 @@ int workspace_remove_detached(int base_fd, const char *detached) {
         return rm_rf_at(staging_fd, detached);
 }
 
-typedef struct RemoveJob {
-        int base_fd;
-        char *detached;
-        char *name;
-} RemoveJob;
-
-static void remove_job_free(void *p) {
-        RemoveJob *j = p;
-
-        safe_close(j->base_fd);
-        g_free(j->detached);
-        g_free(j->name);
-        g_free(j);
-}
-
-static void remove_in_thread(GTask *task, void *source, void *data, GCancellable *cancellable) {
-        RemoveJob *j = data;
-
-        g_task_return_int(task, workspace_remove_detached(j->base_fd, j->detached));
-}
-
-static void on_removed(GObject *source, GAsyncResult *result, void *userdata) {
-        RemoveJob *j = g_task_get_task_data(G_TASK(result));
-        g_autoptr(GError) error = NULL;
-        gssize r = g_task_propagate_int(G_TASK(result), &error);
-
-        if (r < 0)
-                log_warning("Could not remove all of the workspace of %s: %s (left in the staging area, removed "
-                            "at the next start).", j->name, strerror((int) -r));
-        else
-                log_info("Removed the workspace of %s.", j->name);
-}
-
 void workspace_remove_detached_async(int base_fd, const char *detached, const char *name) {
-        RemoveJob *j = g_new0(RemoveJob, 1);
-        GTask *task = g_task_new(NULL, NULL, on_removed, NULL);
+        _cleanup_close_ int staging_fd = open_staging(base_fd);
+        g_autofree char *what = g_strdup_printf("all of the workspace of %s (it stays in the staging area "
+                                                "and goes at the next start)", name);
+        g_autofree char *done = g_strdup_printf("Removed the workspace of %s.", name);
 
-        j->base_fd = fcntl(base_fd, F_DUPFD_CLOEXEC, 3);
-        j->detached = g_strdup(detached);
-        j->name = g_strdup(name);
-        g_task_set_task_data(task, j, remove_job_free);
-        if (j->base_fd < 0) {
-                g_task_return_int(task, -errno);
-                g_object_unref(task);
+        if (staging_fd < 0) {
+                log_warning("Cannot remove %s: %s", what, strerror(-staging_fd));
                 return;
         }
-        g_task_run_in_thread(task, remove_in_thread);
-        g_object_unref(task);
+        rm_rf_at_async(staging_fd, detached, what, done);
 }
 
 void workspace_clean_staging(int base_fd) {

@@ -14,6 +14,7 @@
 #     vm_prop NAME PROPERTY      # a VM property's value, read as alice
 #     unit_of NAME               # the VM's hypervisor unit
 #     wait_until SECONDS CMD...  # polls CMD until it succeeds
+#     restart_microvmd           # systemctl restart microvmd, start rate limit cleared
 #     state_is NAME STATE
 #     run_log INVOCATION_ID      # the journal of one run of a unit
 #     run_has INVOCATION_ID TEXT
@@ -186,6 +187,13 @@ for line in sys.stdin:
         print(entry["JOB_RESULT"], entry["__MONOTONIC_TIMESTAMP"])
         sys.exit(0)
 sys.exit(1)' "$1"
+}
+
+# restart_microvmd: systemctl restart microvmd, first clearing PID 1's start rate limit
+# (5 starts in 10 s by default): the checks restart it that often on purpose.
+restart_microvmd() {
+        in_container systemctl reset-failed microvmd
+        in_container systemctl restart microvmd
 }
 
 wait_until() {
