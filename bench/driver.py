@@ -454,6 +454,22 @@ def idle_latency(runs):
             add("listvms_idle_inprocess", float(w[2]) / 1e3)
     for _ in range(max(10, runs * 5)):
         add("listvms_idle_newprocess", run([BUSBENCH, "ListVMs", "1"])[0])
+    # The baseline of the "during" figures, measured the way they are: the same loop
+    # (its in-process caller, a new process every 50 ms from the driver's threads) for as
+    # long as a start and stop of the hung VM take, with nothing else happening. The
+    # calls one after the other above do not carry the loop's own load on the 2 cores.
+    for r in range(runs):
+        loop = ListLoop(f"idle-{r}")
+        time.sleep(0.3)
+        t0 = time.monotonic()
+        time.sleep(1.5)
+        t1 = time.monotonic()
+        time.sleep(0.2)
+        inproc, newproc = loop.finish()
+        for d in window(inproc, t0, t1):
+            add("listvms_idleloop_inprocess", d)
+        for d in window(newproc, t0, t1):
+            add("listvms_idleloop_newprocess", d)
 
 
 def cpu_busy_seconds():

@@ -96,6 +96,10 @@ def main():
                      "", floor))
     rows.append(("ListVMs idle: new process / in-process",
                  f"{r.cell('listvms_idle_newprocess')} / {r.cell('listvms_idle_inprocess')}", "", ""))
+    if r.s.get("listvms_idleloop_newprocess"):
+        rows.append(("ListVMs idle, measured as during the starts (the same loop for 1.5 s, nothing else "
+                     "happening): new process / in-process",
+                     f"{r.cell('listvms_idleloop_newprocess')} / {r.cell('listvms_idleloop_inprocess')}", "", ""))
     for k in sizes:
         rows.append((f"ListVMs while {k} VM{'s' if k > 1 else ''} start: new process / in-process",
                      f"{r.cell(f'listvms_parallel{k}_newprocess')} / {r.cell(f'listvms_parallel{k}_inprocess')}",
@@ -135,11 +139,13 @@ def main():
     target("start to SSH greeting ≤ 0.9 × libvirt's", g, 0.9 * vg if vg else None)
     stops = [x for k in ("stop_booted", "stop_booting", "hung_stop", "hung_hard_stop") for x in r.s.get(k, [])]
     target("every stop ≤ 2 s (the slowest of booted, still booting, hung, hung ignoring SIGTERM)", max(stops) if stops else None, 2.0)
-    idle = r.med("listvms_idle_newprocess")
+    # Idle as measured by the same loop as the "during" figures (older results: the calls
+    # one after the other).
+    idle = r.med("listvms_idleloop_newprocess") or r.med("listvms_idle_newprocess")
     if kmax:
-        target(f"ListVMs during {kmax} parallel starts ≤ 1.2 × idle (new process, medians)",
+        target(f"ListVMs during {kmax} parallel starts ≤ 1.2 × idle (new process, medians, same loop)",
                r.med(f"listvms_parallel{kmax}_newprocess"), 1.2 * idle if idle else None)
-    target("ListVMs while a hypervisor hangs ≤ 1.2 × idle (new process, medians)",
+    target("ListVMs while a hypervisor hangs ≤ 1.2 × idle (new process, medians, same loop)",
            r.med("listvms_hung_newprocess"), 1.2 * idle if idle else None)
     if kmax and 1 in sizes:
         one = r.med("parallel1_up")
